@@ -1,0 +1,85 @@
+# Flowstate - one plain Makefile.
+#   make            build build/flowstate (-O2)
+#   make run        install what is missing, build, start the server
+#   make test       install what is missing, build with ASan+UBSan, run all tests
+#   make bench      build optimised, run the benchmarks
+#   make SANITIZE=thread test-queue   (any sanitizer set: BUILD dir follows)
+
+CC      ?= cc
+SANITIZE ?=
+BUILD   ?= build
+PKGS    := sqlite3 libmicrohttpd jansson libcurl
+
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow \
+           -Wno-missing-field-initializers -MMD -MP -Isrc \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+ifeq ($(SANITIZE),)
+CFLAGS  += -O2
+else
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+SRC      := $(shell find src -name '*.c' | sort)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(shell find tests -name '*.c' 2>/dev/null | sort)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all run test check bench clean deps deps-test deps-bench format
+
+all: $(BUILD)/flowstate
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libflowstate.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/flowstate: $(BUILD)/src/main.o $(BUILD)/libflowstate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/flowstate-tests: $(TEST_OBJ) $(BUILD)/libflowstate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libflowstate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/setup.sh build
+deps-test:
+	@scripts/setup.sh test
+deps-bench:
+	@scripts/setup.sh bench
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/flowstate serve $(ARGS)
+
+# The suite CI runs: everything under ASan + UBSan.
+test: deps-test
+	@$(MAKE) --no-print-directory BUILD=build/san SANITIZE=address,undefined \
+	    build/san/flowstate build/san/flowstate-tests
+	scripts/run-tests.sh build/san
+
+# The same suite without sanitizers (faster, for iterating).
+check: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/flowstate $(BUILD)/flowstate-tests
+	scripts/run-tests.sh $(BUILD)
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory BUILD=build/rel all $(BENCH_BIN:$(BUILD)/%=build/rel/%)
+	scripts/bench.sh build/rel
+
+format:
+	clang-format -i $(SRC) $(TEST_SRC) $(BENCH_SRC) $(shell find src tests bench -name '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

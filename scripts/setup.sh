@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# setup.sh [build|test|bench] - install the Debian packages Flowstate needs,
+# only those missing.  Run by `make run`, `make test` and `make bench`, so a
+# fresh Debian 12 machine needs nothing else.
+set -euo pipefail
+
+need=(pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
+      libcurl4-openssl-dev)
+case "${1:-build}" in
+  test)  need+=(libcriterion-dev curl procps) ;;
+  bench) need+=(libcriterion-dev curl procps wrk nginx-light sqlite3) ;;
+esac
+
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

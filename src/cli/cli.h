@@ -1,0 +1,19 @@
+/*
+ * cli.h - the client commands of `flowstate`: they talk to a running server
+ * over HTTP (--url / FLOWSTATE_URL, default http://127.0.0.1:8080) with the
+ * admin key from --key / FLOWSTATE_API_KEY or the key file
+ * (--key-file / FLOWSTATE_KEY_FILE, default ./flowstate.key).
+ *
+ * Each *_main gets argv starting at the command name ("job", ...) and
+ * returns the exit code:
+ *   0 ok, 1 server said no (4xx), 2 usage error, 3 cannot reach server or
+ *   server error (5xx), 4 not found.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+int cli_job_main(int argc, char **argv);
+int cli_agent_main(int argc, char **argv);
+int cli_queue_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * main.c - the one `flowstate` binary: dispatches the first argument to a
+ * command from a static table (serve, job, agent, queue).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "serve/app.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    { "serve", serve_main, "run the HTTP/JSON API server" },
+    { "job", cli_job_main, "enqueue, list, show, cancel and retry jobs" },
+    { "agent", cli_agent_main, "list and show registered agents" },
+    { "queue", cli_queue_main, "queue statistics" },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: flowstate <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n'flowstate <command> --help' describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("flowstate 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "flowstate: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

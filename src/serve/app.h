@@ -1,0 +1,39 @@
+/*
+ * app.h - the process-wide state of `flowstate serve`, in one named struct.
+ *
+ * serve.c builds it from flags and environment, opens each service in
+ * order (store -> queue -> registry -> auth -> http) and closes them in
+ * reverse.  HTTP handlers receive a borrowed pointer to it.
+ */
+#ifndef APP_H
+#define APP_H
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agents/registry.h"
+#include "core/clock.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+struct auth;
+struct http_server;
+
+typedef struct fs_app {
+    store *st;
+    queue *q;
+    registry *reg;
+    struct auth *auth;
+    struct http_server *http;
+    fs_clock clk;
+    size_t body_limit;        /* bytes; default 1 MiB */
+    int64_t started_at;       /* ms */
+    atomic_bool stopping;     /* set on SIGTERM/SIGINT: new requests get 503 */
+} fs_app;
+
+/* `flowstate serve ...`: returns the process exit code. */
+int serve_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,292 @@
+/*
+ * store.h - the storage interface: every byte Flowstate keeps goes through it.
+ *
+ * A store is a struct of function pointers (store_ops) behind an opaque
+ * handle, one backend per file: store_sqlite.c now, store_pg.c later.  All
+ * SQL lives in the backends; services call the store_* wrappers below and
+ * never see a statement.  Store tests run against any backend.
+ *
+ * Rules every backend keeps:
+ *  - Each call is one atomic transaction: it happens whole or not at all.
+ *  - A call that returns 0 for a write has made it durable (per the
+ *    configured sync mode) before returning.
+ *  - Time is never read inside a backend: callers pass `now` (ms), so
+ *    tests can drive time by hand.
+ *  - Calls are thread-safe; backends serialise writes as they need.
+ *  - OUT records are owned by the caller (free with the model.h helpers).
+ *    Input strings are borrowed for the duration of the call.
+ *
+ * Job state transitions made here (the queue service documents the
+ * whole machine in queue.h):
+ *   enqueue:  -> pending (run_at <= now) | scheduled (run_at > now)
+ *   promote:  scheduled -> pending            when run_at <= now
+ *   lease:    pending -> running              attempts+1, new lease token
+ *   heartbeat:running -> running              lease_expires extended
+ *   complete: running -> completed            token must match
+ *   fail:     running -> scheduled (backoff)  retry && attempts < max
+ *             running -> failed               otherwise (dead letter)
+ *   rescue:   running -> pending | failed     lease expired (attempts left?)
+ *   cancel:   pending|scheduled|running -> cancelled
+ *   retry:    failed|cancelled -> pending     attempts reset to 0
+ *   prune:    completed|cancelled older than a cut-off -> deleted
+ */
+#ifndef STORE_H
+#define STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backoff.h"
+#include "core/model.h"
+
+typedef struct store store;
+
+typedef struct store_options {
+    bool sync_normal;      /* opt-in synchronous=NORMAL; default FULL */
+    int busy_timeout_ms;   /* 0 = 5000 */
+} store_options;
+
+typedef struct store_job_filter {
+    int state;                /* a job_state, or -1 for any */
+    const char *type;         /* NULL = any */
+    const char *target_agent; /* NULL = any */
+    int64_t parent_id;        /* 0 = any */
+    int64_t before_id;        /* cursor: only ids < this; 0 = from newest */
+    int limit;                /* 1..1000 */
+} store_job_filter;
+
+typedef struct store_lease {
+    const char *agent_id;     /* lease owner; may be NULL for anonymous */
+    const char *agent_type;   /* jobs targeted at this type ... */
+    /* ... or at agent_id itself. At least one of the two is set. */
+    const char *const *types; /* job types accepted; ntypes 0 = any */
+    size_t ntypes;
+    int max;                  /* 1..1000 */
+    int64_t lease_ms;         /* 0 = each job's own timeout_ms */
+} store_lease;
+
+typedef struct store_completion {
+    int64_t id;
+    const char *lease_token;
+    const char *result;       /* JSON text, may be NULL */
+    int rc;                   /* OUT: 0, FS_ENOTFOUND or FS_ELEASE */
+    int64_t started_at;       /* OUT: when the lease began (rc == 0) */
+} store_completion;
+
+typedef struct store_stat {
+    char *type;
+    job_state state;
+    int64_t count;
+    int64_t oldest_run_at;    /* min(run_at) of the group */
+} store_stat;
+
+void store_stats_free(store_stat *rows, size_t n);
+
+typedef struct store_ops {
+    const char *name;
+    void (*close)(store *st);
+
+    int (*job_enqueue)(store *st, fs_job *jobs, size_t n, int64_t now,
+                       bool *existed);
+    int (*job_get)(store *st, int64_t id, fs_job *out);
+    int (*job_list)(store *st, const store_job_filter *f, fs_job **out,
+                    size_t *n);
+    int (*job_lease)(store *st, const store_lease *req, int64_t now,
+                     fs_job **out, size_t *n);
+    int (*job_heartbeat)(store *st, int64_t id, const char *token,
+                         int64_t lease_ms, int64_t now, int64_t *expires);
+    int (*job_complete)(store *st, store_completion *items, size_t n,
+                        int64_t now);
+    int (*job_fail)(store *st, int64_t id, const char *token,
+                    const char *error, bool retry, const fs_backoff *bo,
+                    int64_t now, fs_job *out);
+    int (*job_cancel)(store *st, int64_t id, int64_t now, fs_job *out);
+    int (*job_retry)(store *st, int64_t id, int64_t now, fs_job *out);
+    int (*job_promote)(store *st, int64_t now, size_t *n);
+    int (*job_rescue)(store *st, int64_t now, size_t *n);
+    int (*job_prune)(store *st, int64_t before, size_t *n);
+    int (*job_next_due)(store *st, int64_t *next_run_at,
+                        int64_t *next_expiry);
+    int (*job_stats)(store *st, store_stat **rows, size_t *n);
+
+    int (*agent_create)(store *st, const fs_agent *a, const char *token_hash);
+    int (*agent_get)(store *st, const char *id, fs_agent *out);
+    int (*agent_by_token)(store *st, const char *token_hash, fs_agent *out);
+    int (*agent_list)(store *st, fs_agent **out, size_t *n);
+    int (*agent_heartbeat)(store *st, const char *id, int64_t now);
+    int (*state_get)(store *st, const char *agent_id, int64_t version,
+                     fs_agent_state *out);
+    int (*state_put)(store *st, const char *agent_id, const char *json,
+                     int64_t expected_version, int64_t now,
+                     fs_agent_state *out);
+    int (*state_versions)(store *st, const char *agent_id,
+                          fs_agent_state **out, size_t *n);
+
+    int (*key_add)(store *st, const char *name, const char *hash,
+                   const char *role, int64_t now);
+    int (*key_lookup)(store *st, const char *hash, char **role);
+    int (*key_count)(store *st, const char *role, int64_t *n);
+} store_ops;
+
+/* Every backend's handle starts with this. */
+struct store {
+    const store_ops *ops;
+};
+
+/*
+ * Opens the store named by url and applies pending schema migrations.
+ * url: "sqlite:PATH", "file:PATH" or a plain PATH -> SQLite;
+ *      "postgres://..." / "postgresql://..." -> PostgreSQL (later issue).
+ * Errors: FS_EINVAL (unknown scheme), FS_EIO (cannot open or migrate).
+ * OUT: *out, closed with store_close().
+ */
+int store_open(store **out, const char *url, const store_options *opt);
+void store_close(store *st);
+const char *store_backend(const store *st);
+
+/* Backend constructors, called by store_open. */
+int store_sqlite_open(store **out, const char *path, const store_options *opt);
+
+/* --- Jobs ------------------------------------------------------------- */
+
+/*
+ * Inserts n jobs atomically.  In: type, target_agent, payload (NULL = "{}"),
+ * priority, run_at (0 = now), max_attempts, timeout_ms, unique_key,
+ * parent_id.  OUT: each job's id, state, attempts, created_at/updated_at.
+ * When a unique_key already exists, jobs[i] is replaced by the stored job
+ * and existed[i] set (existed may be NULL).  Errors: FS_EIO.
+ */
+static inline int store_job_enqueue(store *st, fs_job *jobs, size_t n,
+                                    int64_t now, bool *existed)
+{ return st->ops->job_enqueue(st, jobs, n, now, existed); }
+
+/* Errors: FS_ENOTFOUND. */
+static inline int store_job_get(store *st, int64_t id, fs_job *out)
+{ return st->ops->job_get(st, id, out); }
+
+/* Newest first (id descending).  OUT: *out array of *n jobs. */
+static inline int store_job_list(store *st, const store_job_filter *f,
+                                 fs_job **out, size_t *n)
+{ return st->ops->job_list(st, f, out, n); }
+
+/*
+ * Promotes due scheduled jobs, then leases up to req->max pending jobs for
+ * the agent: highest priority first, then earliest run_at, then lowest id.
+ * Each leased job gets attempts+1, a fresh lease_token, lease_owner and
+ * lease_expires.  Also records an agent heartbeat for req->agent_id.
+ * OUT: *out (may be empty, *n = 0).
+ */
+static inline int store_job_lease(store *st, const store_lease *req,
+                                  int64_t now, fs_job **out, size_t *n)
+{ return st->ops->job_lease(st, req, now, out, n); }
+
+/* Extends a lease to now + lease_ms (0 = job's timeout_ms).
+ * Errors: FS_ENOTFOUND, FS_ELEASE (not running, or not this token). */
+static inline int store_job_heartbeat(store *st, int64_t id, const char *token,
+                                      int64_t lease_ms, int64_t now,
+                                      int64_t *expires)
+{ return st->ops->job_heartbeat(st, id, token, lease_ms, now, expires); }
+
+/* Completes a batch; each item's rc says how it went.  Returns 0 when the
+ * batch was committed (even if some items failed), or FS_EIO. */
+static inline int store_job_complete(store *st, store_completion *items,
+                                     size_t n, int64_t now)
+{ return st->ops->job_complete(st, items, n, now); }
+
+/* Fails a running job: retry with backoff or dead-letter (see top).
+ * Errors: FS_ENOTFOUND, FS_ELEASE.  out may be NULL. */
+static inline int store_job_fail(store *st, int64_t id, const char *token,
+                                 const char *error, bool retry,
+                                 const fs_backoff *bo, int64_t now, fs_job *out)
+{ return st->ops->job_fail(st, id, token, error, retry, bo, now, out); }
+
+/* Errors: FS_ENOTFOUND, FS_ESTATE (already finished).  out may be NULL. */
+static inline int store_job_cancel(store *st, int64_t id, int64_t now,
+                                   fs_job *out)
+{ return st->ops->job_cancel(st, id, now, out); }
+
+/* Re-queues a failed or cancelled job with attempts reset.
+ * Errors: FS_ENOTFOUND, FS_ESTATE.  out may be NULL. */
+static inline int store_job_retry(store *st, int64_t id, int64_t now,
+                                  fs_job *out)
+{ return st->ops->job_retry(st, id, now, out); }
+
+/* scheduled -> pending for run_at <= now.  OUT: *n promoted. */
+static inline int store_job_promote(store *st, int64_t now, size_t *n)
+{ return st->ops->job_promote(st, now, n); }
+
+/* Expired leases (lease_expires < now): back to pending, or failed when no
+ * attempts are left; last_error = "lease expired".  OUT: *n rescued. */
+static inline int store_job_rescue(store *st, int64_t now, size_t *n)
+{ return st->ops->job_rescue(st, now, n); }
+
+/* Deletes completed and cancelled jobs finished before `before`. */
+static inline int store_job_prune(store *st, int64_t before, size_t *n)
+{ return st->ops->job_prune(st, before, n); }
+
+/* OUT: earliest run_at of scheduled jobs and earliest lease expiry of
+ * running jobs; 0 when there is none. */
+static inline int store_job_next_due(store *st, int64_t *next_run_at,
+                                     int64_t *next_expiry)
+{ return st->ops->job_next_due(st, next_run_at, next_expiry); }
+
+/* One row per (type, state) with its count and oldest run_at. */
+static inline int store_job_stats(store *st, store_stat **rows, size_t *n)
+{ return st->ops->job_stats(st, rows, n); }
+
+/* --- Agents and their versioned state ---------------------------------- */
+
+/* In: id, name, type, job_types, metadata, created_at, last_heartbeat.
+ * token_hash is the hex SHA-256 of the agent's token.  FS_ECONFLICT on a
+ * duplicate id. */
+static inline int store_agent_create(store *st, const fs_agent *a,
+                                     const char *token_hash)
+{ return st->ops->agent_create(st, a, token_hash); }
+
+static inline int store_agent_get(store *st, const char *id, fs_agent *out)
+{ return st->ops->agent_get(st, id, out); }
+
+static inline int store_agent_by_token(store *st, const char *token_hash,
+                                       fs_agent *out)
+{ return st->ops->agent_by_token(st, token_hash, out); }
+
+/* Oldest first. */
+static inline int store_agent_list(store *st, fs_agent **out, size_t *n)
+{ return st->ops->agent_list(st, out, n); }
+
+static inline int store_agent_heartbeat(store *st, const char *id, int64_t now)
+{ return st->ops->agent_heartbeat(st, id, now); }
+
+/* version 0 = latest.  FS_ENOTFOUND when the agent or version is absent
+ * (an agent with no state yet has no latest version). */
+static inline int store_state_get(store *st, const char *agent_id,
+                                  int64_t version, fs_agent_state *out)
+{ return st->ops->state_get(st, agent_id, version, out); }
+
+/* Appends version latest+1 holding json.  expected_version -1 = no check;
+ * otherwise it must equal the latest version (0 when none yet) or the
+ * call fails with FS_ECONFLICT.  FS_ENOTFOUND for an unknown agent. */
+static inline int store_state_put(store *st, const char *agent_id,
+                                  const char *json, int64_t expected_version,
+                                  int64_t now, fs_agent_state *out)
+{ return st->ops->state_put(st, agent_id, json, expected_version, now, out); }
+
+/* All versions, oldest first (state included). */
+static inline int store_state_versions(store *st, const char *agent_id,
+                                       fs_agent_state **out, size_t *n)
+{ return st->ops->state_versions(st, agent_id, out, n); }
+
+/* --- API keys (stored as hex SHA-256) ---------------------------------- */
+
+static inline int store_key_add(store *st, const char *name, const char *hash,
+                                const char *role, int64_t now)
+{ return st->ops->key_add(st, name, hash, role, now); }
+
+/* OUT: *role (caller frees).  FS_ENOTFOUND when unknown. */
+static inline int store_key_lookup(store *st, const char *hash, char **role)
+{ return st->ops->key_lookup(st, hash, role); }
+
+static inline int store_key_count(store *st, const char *role, int64_t *n)
+{ return st->ops->key_count(st, role, n); }
+
+#endif
