@@ -1,0 +1,231 @@
+/*
+ * cliopt.c - long-option parsing and subcommand dispatch for the client
+ * commands (see cliopt.h).
+ *
+ * Design: one pass over argv.  Every token is either an option ("--name",
+ * "--name=value", "-h"), the one positional argument, or an error.  The
+ * first error is remembered (not printed) and parsing continues, so that a
+ * "--help" anywhere on the line still wins: a user who typed something
+ * wrong and then asks for help gets help, not the error.  Option values
+ * given as a separate token may not start with "--" (that is almost always
+ * a forgotten value: `--to --json`); "--name=--x" passes such a value on
+ * purpose.
+ */
+#include "cli/cliopt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define ERRLEN 256
+
+static const char global_help[] =
+    "global options:\n"
+    "  --url URL          server address (env FLOWSTATE_URL;\n"
+    "                     default http://127.0.0.1:8080)\n"
+    "  --key KEY          API key (env FLOWSTATE_API_KEY)\n"
+    "  --key-file FILE    file holding the API key (env FLOWSTATE_KEY_FILE;\n"
+    "                     default ./flowstate.key)\n"
+    "  --json             print the server's JSON (one pretty document)\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "exit codes: 0 ok, 1 rejected by the server, 2 usage error,\n"
+    "            3 server unreachable or failing (5xx), 4 not found\n";
+
+bool cliopt_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    /* strtoll alone would take " 5", "+5" and "": whole numbers only. */
+    if (!s || !(isdigit((unsigned char)*s) ||
+                (*s == '-' && isdigit((unsigned char)s[1]))))
+        return false;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+static void vreport(const cliopt_ctx *ctx, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "flowstate %s %s: ", ctx->group, ctx->cmd->name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cliopt_fail(const cliopt_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(ctx, fmt, ap);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+void cliopt_usage(const cliopt_ctx *ctx, FILE *out)
+{
+    fprintf(out, "usage: flowstate %s %s %s\n\n%s\n%s", ctx->group,
+            ctx->cmd->name, ctx->cmd->synopsis, ctx->cmd->help, global_help);
+}
+
+/* Records the first problem only: later ones are usually its echoes. */
+static void note(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note(char *err, const char *fmt, ...)
+{
+    if (*err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, ERRLEN, fmt, ap);
+    va_end(ap);
+}
+
+static const cliopt *find(const cliopt *opts, const char *name, size_t len)
+{
+    for (const cliopt *o = opts; o->name; o++)
+        if (strlen(o->name) == len && !strncmp(o->name, name, len)) return o;
+    return NULL;
+}
+
+/*
+ * Applies one option token argv[*i] (already known to start with "--").
+ * May consume the next token as the value (advancing *i).  Problems go to
+ * err via note().
+ */
+static void take_option(const cliopt *opts, const cliopt *globals, int argc,
+                        char **argv, int *i, char *err)
+{
+    const char *tok = argv[*i], *name = tok + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const cliopt *o = find(opts, name, len);
+    if (!o) o = find(globals, name, len);
+    if (!o) {
+        note(err, "unknown option '%.*s'", (int)(len + 2), tok);
+        return;
+    }
+    if (o->kind == CLIOPT_FLAG) {
+        if (eq)
+            note(err, "--%s takes no value", o->name);
+        else
+            *(bool *)o->out = true;
+        return;
+    }
+    const char *val = NULL;
+    if (eq)
+        val = eq + 1;
+    else if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0)
+        val = argv[++*i];
+    if (!val) {
+        note(err, "--%s needs a value", o->name);
+        return;
+    }
+    if (o->kind == CLIOPT_STR) {
+        *(const char **)o->out = val;
+        return;
+    }
+    cliopt_num *num = o->out;
+    if (!cliopt_int(val, o->min, o->max, &num->v)) {
+        note(err, "--%s: '%s' is not a whole number from %lld to %lld",
+             o->name, val, (long long)o->min, (long long)o->max);
+        return;
+    }
+    num->set = true;
+}
+
+bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
+                  char **argv, cliopt_common *common, const char **arg,
+                  int *exit_code)
+{
+    const cliopt globals[] = {
+        { "url", CLIOPT_STR, &common->url },
+        { "key", CLIOPT_STR, &common->key },
+        { "key-file", CLIOPT_STR, &common->key_file },
+        { "json", CLIOPT_FLAG, &common->json },
+        { "help", CLIOPT_FLAG, &common->help },
+        { NULL },
+    };
+    const cliopt none[] = { { NULL } };
+    const char *argname = ctx->cmd->argname;
+    char err[ERRLEN] = "";
+    bool options_done = false;
+
+    if (!opts) opts = none;
+    if (arg) *arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!options_done && !strcmp(a, "--")) {
+            options_done = true;
+        } else if (!options_done && !strcmp(a, "-h")) {
+            common->help = true;
+        } else if (!options_done && !strncmp(a, "--", 2)) {
+            take_option(opts, globals, argc, argv, &i, err);
+        } else if (!options_done && a[0] == '-' && a[1]) {
+            note(err, "unknown option '%s' (options are long: --name)", a);
+        } else if (!argname || !arg || *arg) {
+            note(err, "unexpected argument '%s'", a);
+        } else {
+            *arg = a;
+        }
+    }
+    if (common->help) {
+        cliopt_usage(ctx, stdout);
+        *exit_code = CLI_EXIT_OK;
+        return false;
+    }
+    if (!*err && argname && arg && !*arg) note(err, "missing %s", argname);
+    if (*err) {
+        cliopt_fail(ctx, "%s", err);
+        fprintf(stderr, "Try 'flowstate %s %s --help'.\n", ctx->group,
+                ctx->cmd->name);
+        *exit_code = CLI_EXIT_USAGE;
+        return false;
+    }
+    return true;
+}
+
+static void group_usage(const char *group, const char *summary,
+                        const cliopt_cmd *cmds, size_t n, FILE *out)
+{
+    fprintf(out, "usage: flowstate %s <subcommand> [options]\n\n%s\n\n"
+                 "subcommands:\n", group, summary);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].synopsis);
+    fprintf(out, "\n'flowstate %s <subcommand> --help' describes each one.\n",
+            group);
+}
+
+int cliopt_dispatch(const char *group, const char *summary,
+                    const cliopt_cmd *cmds, size_t n, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "flowstate %s: missing subcommand\n\n", group);
+        group_usage(group, summary, cmds, n, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") ||
+        !strcmp(name, "help")) {
+        group_usage(group, summary, cmds, n, stdout);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, cmds[i].name)) continue;
+        cliopt_ctx ctx = { group, &cmds[i] };
+        return cmds[i].run(&ctx, argc - 1, argv + 1);
+    }
+    if (name[0] == '-')
+        fprintf(stderr,
+                "flowstate %s: options go after the subcommand "
+                "(flowstate %s <subcommand> %s)\n",
+                group, group, name);
+    else
+        fprintf(stderr, "flowstate %s: unknown subcommand '%s'\n", group,
+                name);
+    fprintf(stderr, "Try 'flowstate %s --help'.\n", group);
+    return CLI_EXIT_USAGE;
+}

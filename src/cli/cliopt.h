@@ -1,0 +1,102 @@
+/*
+ * cliopt.h - the option parser and subcommand dispatcher shared by the
+ * client commands (`flowstate job|agent|queue ...`).
+ *
+ * A command group is a static table of cliopt_cmd {name, run, synopsis,
+ * help, argname}; cliopt_dispatch() picks the entry named by argv[1].  A
+ * subcommand describes its own options as a static array of cliopt (long
+ * names only, "--name VALUE" or "--name=VALUE") and calls cliopt_parse(),
+ * which also accepts the global options every command shares (--url, --key,
+ * --key-file, --json, --help) into a cliopt_common.
+ *
+ * Errors are the user's: cliopt_parse() prints one line naming the command
+ * and the problem, then a hint to run --help, and the caller returns
+ * CLI_EXIT_USAGE.  Nothing here allocates; every string handed back points
+ * into argv and lives as long as it does.
+ */
+#ifndef CLIOPT_H
+#define CLIOPT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    CLIOPT_FLAG, /* out: bool *, set true when present */
+    CLIOPT_STR,  /* out: const char **, borrowed from argv */
+    CLIOPT_INT,  /* out: cliopt_num *, whole number within [min, max] */
+} cliopt_kind;
+
+typedef struct cliopt_num {
+    bool set;
+    int64_t v;
+} cliopt_num;
+
+typedef struct cliopt {
+    const char *name; /* without the dashes: "state" for --state */
+    cliopt_kind kind;
+    void *out;
+    int64_t min, max; /* CLIOPT_INT only, inclusive */
+} cliopt;
+
+/* The options every client command accepts. */
+typedef struct cliopt_common {
+    const char *url;      /* --url */
+    const char *key;      /* --key */
+    const char *key_file; /* --key-file */
+    bool json;            /* --json */
+    bool help;            /* --help / -h */
+} cliopt_common;
+
+typedef struct cliopt_cmd cliopt_cmd;
+
+/* What a subcommand handler sees: its group ("job"), its table entry and
+ * argv starting at the subcommand name. */
+typedef struct cliopt_ctx {
+    const char *group;
+    const cliopt_cmd *cmd;
+} cliopt_ctx;
+
+struct cliopt_cmd {
+    const char *name;     /* "enqueue" */
+    int (*run)(const cliopt_ctx *ctx, int argc, char **argv);
+    const char *synopsis; /* after "flowstate job enqueue ": "TYPE --to ..." */
+    const char *help;     /* description and option lines, ends in '\n' */
+    const char *argname;  /* the one positional argument ("ID"), or NULL */
+};
+
+/*
+ * Parses argv[1..argc) (argv[0] is the subcommand name) against opts (an
+ * array ended by an entry with name NULL) and the global options.  The
+ * positional argument, when ctx->cmd->argname is set, must appear exactly
+ * once and is stored in *arg; a lone "-" is positional, "--" ends options.
+ *
+ * Returns true when the command should go on.  Returns false with
+ * OUT: *exit_code = 0 after printing the usage to stdout for --help (which
+ * wins over every other problem on the line), or CLI_EXIT_USAGE after
+ * printing the first problem to stderr.
+ */
+bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
+                  char **argv, cliopt_common *common, const char **arg,
+                  int *exit_code);
+
+/* Parses a whole decimal number within [min, max]; false otherwise. */
+bool cliopt_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Prints the full usage of one subcommand (with the global options). */
+void cliopt_usage(const cliopt_ctx *ctx, FILE *out);
+
+/* Prints "flowstate <group> <cmd>: <message>\n" to stderr and returns
+ * CLI_EXIT_USAGE, for checks the handler makes after parsing. */
+int cliopt_fail(const cliopt_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Runs the subcommand named by argv[1] from cmds[0..n).  With no subcommand,
+ * or "--help"/"-h"/"help", prints the group's usage (summary plus a line per
+ * subcommand) and returns 2 or 0 respectively.  An unknown name returns 2.
+ */
+int cliopt_dispatch(const char *group, const char *summary,
+                    const cliopt_cmd *cmds, size_t n, int argc, char **argv);
+
+#endif
