@@ -99,7 +99,7 @@ typedef struct queue_lease_req {
 } queue_lease_req;
 
 /* Leases up to r->max jobs, waiting up to r->wait_ms for work to arrive.
- * OUT: *out/*n (n may be 0 when the wait ran out).
+ * OUT: *out and *n (n may be 0 when the wait ran out).
  * Errors: FS_EINVAL, FS_ESHUTDOWN, FS_EIO. */
 int queue_lease(queue *q, const queue_lease_req *r, fs_job **out, size_t *n);
 

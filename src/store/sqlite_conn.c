@@ -1,0 +1,367 @@
+/*
+ * sqlite_conn.c - SQLite connections, their statements and the schema.
+ *
+ * Every SQL statement of the SQLite backend is in the table below, indexed
+ * by sqlc_stmt_id; each connection prepares a statement the first time it
+ * is used (SQLITE_PREPARE_PERSISTENT) and keeps it until close.
+ *
+ * Schema migrations are an ordered list; schema_migrations records the
+ * versions applied.  A migration runs in its own transaction, so a crash
+ * leaves either the old or the new schema, never half.  Never edit a
+ * shipped migration: append a new one.
+ *
+ * Job states are stored as their names (job_state_name) so the database
+ * reads well in the sqlite3 shell.  Partial indexes keep each hot query
+ * on a small index: ready jobs per target in lease order, scheduled jobs
+ * by run_at, running jobs by lease expiry, finished jobs by finish time.
+ */
+#include "store/sqlite_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/xmem.h"
+
+#define JOB_COLS SQLC_JOB_COLS
+#define AGENT_COLS SQLC_AGENT_COLS
+
+static const char *const sql_text[SQ__COUNT] = {
+    [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_SAVEPOINT] = "SAVEPOINT op",
+    [SQ_RELEASE] = "RELEASE op",
+    [SQ_ROLLBACK_TO] = "ROLLBACK TO op",
+    [SQ_JOB_INSERT] =
+        "INSERT INTO jobs(type,target_agent,payload,priority,run_at,"
+        "max_attempts,timeout_ms,unique_key,state,parent_id,created_at,"
+        "updated_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11) "
+        "ON CONFLICT(unique_key) WHERE unique_key IS NOT NULL DO NOTHING "
+        "RETURNING " JOB_COLS,
+    [SQ_JOB_BY_KEY] = "SELECT " JOB_COLS " FROM jobs WHERE unique_key=?1",
+    [SQ_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id=?1",
+    [SQ_JOB_STATE] = "SELECT state FROM jobs WHERE id=?1",
+    [SQ_JOB_PROMOTE] = "UPDATE jobs SET state='pending',updated_at=?1 "
+                       "WHERE state='scheduled' AND run_at<=?1",
+    [SQ_JOB_READY] = "SELECT id,priority,run_at FROM jobs "
+                     "WHERE state='pending' AND target_agent=?1 "
+                     "ORDER BY priority DESC,run_at,id LIMIT ?2",
+    [SQ_JOB_READY_TYPED] =
+        "SELECT id,priority,run_at FROM jobs WHERE state='pending' AND "
+        "target_agent=?1 AND type IN (SELECT value FROM json_each(?3)) "
+        "ORDER BY priority DESC,run_at,id LIMIT ?2",
+    [SQ_JOB_LEASE] =
+        "UPDATE jobs SET state='running',attempts=attempts+1,lease_token=?2,"
+        "lease_owner=?3,lease_expires=?4+CASE WHEN ?5>0 THEN ?5 ELSE "
+        "timeout_ms END,started_at=?4,updated_at=?4 "
+        "WHERE id=?1 AND state='pending' RETURNING " JOB_COLS,
+    [SQ_JOB_HEARTBEAT] =
+        "UPDATE jobs SET lease_expires=?3+CASE WHEN ?4>0 THEN ?4 ELSE "
+        "timeout_ms END,updated_at=?3 WHERE id=?1 AND state='running' AND "
+        "lease_token=?2 RETURNING lease_expires",
+    [SQ_JOB_COMPLETE] =
+        "UPDATE jobs SET state='completed',result=?3,finished_at=?4,"
+        "updated_at=?4,lease_token=NULL,lease_expires=NULL WHERE id=?1 AND "
+        "state='running' AND lease_token=?2 RETURNING started_at",
+    [SQ_JOB_FAIL_READ] = "SELECT state,lease_token,attempts,max_attempts "
+                         "FROM jobs WHERE id=?1",
+    [SQ_JOB_FAIL] =
+        "UPDATE jobs SET state=?2,last_error=?3,run_at=?4,finished_at=?5,"
+        "updated_at=?6,lease_token=NULL,lease_expires=NULL WHERE id=?1 "
+        "RETURNING " JOB_COLS,
+    [SQ_JOB_CANCEL] =
+        "UPDATE jobs SET state='cancelled',finished_at=?2,updated_at=?2,"
+        "lease_token=NULL,lease_expires=NULL WHERE id=?1 AND state IN "
+        "('pending','scheduled','running') RETURNING " JOB_COLS,
+    [SQ_JOB_RETRY] =
+        "UPDATE jobs SET state='pending',attempts=0,run_at=?2,"
+        "finished_at=NULL,updated_at=?2,lease_token=NULL,lease_expires=NULL "
+        "WHERE id=?1 AND state IN ('failed','cancelled') RETURNING " JOB_COLS,
+    [SQ_JOB_RESCUE] =
+        "UPDATE jobs SET state=CASE WHEN attempts>=max_attempts THEN 'failed' "
+        "ELSE 'pending' END,finished_at=CASE WHEN attempts>=max_attempts "
+        "THEN ?1 END,run_at=CASE WHEN attempts>=max_attempts THEN run_at "
+        "ELSE ?1 END,last_error='lease expired',lease_token=NULL,"
+        "lease_expires=NULL,updated_at=?1 "
+        "WHERE state='running' AND lease_expires<?1",
+    [SQ_JOB_PRUNE] =
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN "
+        "('completed','cancelled') AND finished_at<?1 LIMIT ?2)",
+    [SQ_JOB_NEXT_RUN] = "SELECT min(run_at) FROM jobs WHERE state='scheduled'",
+    [SQ_JOB_NEXT_EXPIRY] =
+        "SELECT min(lease_expires) FROM jobs WHERE state='running'",
+    [SQ_JOB_STATS] = "SELECT type,state,count(*),min(run_at) FROM jobs "
+                     "GROUP BY state,type ORDER BY type,state",
+    [SQ_AGENT_INSERT] =
+        "INSERT INTO agents(id,name,type,job_types,metadata,token_hash,"
+        "created_at,last_heartbeat) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [SQ_AGENT_GET] = "SELECT " AGENT_COLS " FROM agents WHERE id=?1",
+    [SQ_AGENT_BY_TOKEN] =
+        "SELECT " AGENT_COLS " FROM agents WHERE token_hash=?1",
+    [SQ_AGENT_LIST] = "SELECT " AGENT_COLS " FROM agents ORDER BY created_at,id",
+    [SQ_AGENT_HEARTBEAT] =
+        "UPDATE agents SET last_heartbeat=max(last_heartbeat,?2) WHERE id=?1",
+    [SQ_AGENT_VERSION] = "SELECT state_version FROM agents WHERE id=?1",
+    [SQ_AGENT_SET_VERSION] = "UPDATE agents SET state_version=?2 WHERE id=?1",
+    [SQ_STATE_INSERT] = "INSERT INTO agent_states(agent_id,version,state,"
+                        "created_at) VALUES(?1,?2,?3,?4)",
+    [SQ_STATE_GET] = "SELECT agent_id,version,state,created_at FROM "
+                     "agent_states WHERE agent_id=?1 AND version=?2",
+    [SQ_STATE_LATEST] = "SELECT agent_id,version,state,created_at FROM "
+                        "agent_states WHERE agent_id=?1 "
+                        "ORDER BY version DESC LIMIT 1",
+    [SQ_STATE_LIST] = "SELECT agent_id,version,state,created_at FROM "
+                      "agent_states WHERE agent_id=?1 ORDER BY version",
+    [SQ_KEY_ADD] =
+        "INSERT INTO api_keys(hash,name,role,created_at) VALUES(?1,?2,?3,?4)",
+    [SQ_KEY_LOOKUP] = "SELECT role FROM api_keys WHERE hash=?1",
+    [SQ_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE role=?1",
+};
+
+static const char *const migrations[] = {
+    /* 1: jobs, agents, versioned agent state, API keys. */
+    "CREATE TABLE jobs("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " type TEXT NOT NULL,"
+    " target_agent TEXT NOT NULL,"
+    " payload TEXT NOT NULL,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " run_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL,"
+    " timeout_ms INTEGER NOT NULL,"
+    " unique_key TEXT,"
+    " state TEXT NOT NULL,"
+    " result TEXT,"
+    " last_error TEXT,"
+    " parent_id INTEGER,"
+    " lease_token TEXT,"
+    " lease_owner TEXT,"
+    " lease_expires INTEGER,"
+    " started_at INTEGER,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " finished_at INTEGER);"
+    "CREATE UNIQUE INDEX jobs_unique_key ON jobs(unique_key)"
+    " WHERE unique_key IS NOT NULL;"
+    "CREATE INDEX jobs_ready ON jobs(target_agent,priority DESC,run_at,id)"
+    " WHERE state='pending';"
+    "CREATE INDEX jobs_scheduled ON jobs(run_at) WHERE state='scheduled';"
+    "CREATE INDEX jobs_running ON jobs(lease_expires) WHERE state='running';"
+    "CREATE INDEX jobs_finished ON jobs(finished_at)"
+    " WHERE state IN ('completed','cancelled');"
+    "CREATE INDEX jobs_state_type ON jobs(state,type,run_at);"
+    "CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;"
+    "CREATE TABLE agents("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " job_types TEXT NOT NULL,"
+    " metadata TEXT NOT NULL,"
+    " token_hash TEXT NOT NULL UNIQUE,"
+    " created_at INTEGER NOT NULL,"
+    " last_heartbeat INTEGER NOT NULL,"
+    " state_version INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE agent_states("
+    " agent_id TEXT NOT NULL REFERENCES agents(id),"
+    " version INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(agent_id,version)) WITHOUT ROWID;"
+    "CREATE TABLE api_keys("
+    " hash TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL);",
+};
+
+int sqlc_err(sqlc *c, int rc, const char *what)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+    log_error("store: %s: %s", what, sqlite3_errmsg(c->db));
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return FS_EBUSY;
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) return FS_ECORRUPT;
+    return FS_EIO;
+}
+
+static int exec_sql(sqlc *c, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_error("store: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return rc == SQLITE_BUSY ? FS_EBUSY : FS_EIO;
+    }
+    return 0;
+}
+
+int sqlc_open(sqlc **out, const char *path, bool sync_normal, int busy_ms)
+{
+    sqlc *c = xcalloc(1, sizeof *c);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        log_error("store: cannot open %s: %s", path, sqlite3_errmsg(c->db));
+        goto fail;
+    }
+    sqlite3_busy_timeout(c->db, busy_ms);
+    sqlite3_extended_result_codes(c->db, 0);
+    char pragmas[256];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
+             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+             "PRAGMA cache_size=-32000;",
+             sync_normal ? "NORMAL" : "FULL");
+    if (exec_sql(c, pragmas)) goto fail;
+    *out = c;
+    return 0;
+fail:
+    sqlc_close(c);
+    return FS_EIO;
+}
+
+void sqlc_close(sqlc *c)
+{
+    if (!c) return;
+    for (int i = 0; i < SQ__COUNT; i++) sqlite3_finalize(c->stmt[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+sqlite3_stmt *sqlc_stmt(sqlc *c, sqlc_stmt_id id)
+{
+    sqlite3_stmt *s = c->stmt[id];
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return s;
+    }
+    int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1,
+                                SQLITE_PREPARE_PERSISTENT, &s, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store: prepare %d: %s", (int)id, sqlite3_errmsg(c->db));
+        return NULL;
+    }
+    c->stmt[id] = s;
+    return s;
+}
+
+int sqlc_exec(sqlc *c, sqlc_stmt_id id)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, id);
+    if (!s) return FS_EIO;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, sql_text[id]);
+}
+
+void sqlc_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(s, i);
+}
+
+void sqlc_bind_time(sqlite3_stmt *s, int i, int64_t v)
+{
+    if (v) sqlite3_bind_int64(s, i, v);
+    else sqlite3_bind_null(s, i);
+}
+
+static char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i))
+             : NULL;
+}
+
+void sqlc_read_job(sqlite3_stmt *s, fs_job *j)
+{
+    memset(j, 0, sizeof *j);
+    j->id = sqlite3_column_int64(s, 0);
+    j->type = col_text(s, 1);
+    j->target_agent = col_text(s, 2);
+    j->payload = col_text(s, 3);
+    j->priority = sqlite3_column_int(s, 4);
+    j->run_at = sqlite3_column_int64(s, 5);
+    j->attempts = sqlite3_column_int(s, 6);
+    j->max_attempts = sqlite3_column_int(s, 7);
+    j->timeout_ms = sqlite3_column_int64(s, 8);
+    j->unique_key = col_text(s, 9);
+    const char *st = (const char *)sqlite3_column_text(s, 10);
+    if (!st || !job_state_parse(st, &j->state)) j->state = JOB_FAILED;
+    j->result = col_text(s, 11);
+    j->last_error = col_text(s, 12);
+    j->parent_id = sqlite3_column_int64(s, 13);
+    j->lease_token = col_text(s, 14);
+    j->lease_owner = col_text(s, 15);
+    j->lease_expires = sqlite3_column_int64(s, 16);
+    j->started_at = sqlite3_column_int64(s, 17);
+    j->created_at = sqlite3_column_int64(s, 18);
+    j->updated_at = sqlite3_column_int64(s, 19);
+    j->finished_at = sqlite3_column_int64(s, 20);
+}
+
+void sqlc_read_agent(sqlite3_stmt *s, fs_agent *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = col_text(s, 0);
+    a->name = col_text(s, 1);
+    a->type = col_text(s, 2);
+    a->job_types = col_text(s, 3);
+    a->metadata = col_text(s, 4);
+    a->created_at = sqlite3_column_int64(s, 5);
+    a->last_heartbeat = sqlite3_column_int64(s, 6);
+    a->state_version = sqlite3_column_int64(s, 7);
+}
+
+static int64_t current_version(sqlc *c)
+{
+    sqlite3_stmt *s;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(c->db, "SELECT max(version) FROM schema_migrations",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+int sqlc_migrate(sqlc *c, int64_t now)
+{
+    int rc = exec_sql(c, "CREATE TABLE IF NOT EXISTS schema_migrations("
+                         "version INTEGER PRIMARY KEY,"
+                         "applied_at INTEGER NOT NULL)");
+    if (rc) return rc;
+    int64_t have = current_version(c);
+    if (have < 0) return FS_EIO;
+    int64_t want = (int64_t)(sizeof migrations / sizeof *migrations);
+    if (have > want) {
+        log_error("store: database schema v%lld is newer than this binary "
+                  "(v%lld)", (long long)have, (long long)want);
+        return FS_EIO;
+    }
+    for (int64_t v = have + 1; v <= want; v++) {
+        /* Re-read under the write lock: another process may have migrated. */
+        if ((rc = exec_sql(c, "BEGIN IMMEDIATE"))) return rc;
+        if (current_version(c) >= v) {
+            exec_sql(c, "COMMIT");
+            continue;
+        }
+        char *rec = xasprintf("%s; INSERT INTO schema_migrations "
+                              "VALUES(%lld,%lld); COMMIT;",
+                              migrations[v - 1], (long long)v, (long long)now);
+        rc = exec_sql(c, rec);
+        free(rec);
+        if (rc) {
+            exec_sql(c, "ROLLBACK");
+            log_error("store: migration %lld failed", (long long)v);
+            return rc;
+        }
+        log_info("store: applied schema migration %lld", (long long)v);
+    }
+    return 0;
+}

@@ -1,0 +1,1188 @@
+/*
+ * store_sqlite.c - the embedded SQLite backend of store.h, with group commit.
+ *
+ * One writer, many readers (WAL mode):
+ *
+ *   caller threads                 writer thread (owns the write connection)
+ *   --------------                 ------------------------------------------
+ *   wsubmit(op) --append--> [op list] --take all--> BEGIN IMMEDIATE
+ *        |                                          for each op:
+ *        |                                            SAVEPOINT; op->fn();
+ *        |                                            RELEASE | ROLLBACK TO
+ *        |                                          COMMIT  (one fsync)
+ *        +<--------- done, rc ---------------------- mark every op done
+ *
+ * Writes from concurrent callers that arrive while a commit is in flight
+ * queue up and share the next transaction and its single fsync, so an
+ * acknowledged write is durable with synchronous=FULL and throughput grows
+ * with concurrency instead of being capped at one fsync per write.  Each op
+ * runs inside its own savepoint: a failing op rolls back alone, the rest of
+ * the batch still commits.  If the COMMIT itself fails, every op in the
+ * batch fails: callers discard their outputs whenever rc != 0.
+ *
+ * Reads borrow a connection from a small pool (opened on demand); WAL lets
+ * them run beside the writer and see every committed batch.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "core/xmem.h"
+#include "store/sqlite_conn.h"
+#include "store/store.h"
+
+typedef struct wop {
+    int (*fn)(sqlc *c, void *arg);
+    void *arg;
+    int rc;
+    bool done;
+    struct wop *next;
+} wop;
+
+typedef struct rconn {
+    sqlc *c;
+    struct rconn *next;
+} rconn;
+
+typedef struct sqlite_store {
+    store base;
+    char *path;
+    store_options opt;
+    sqlc *w;                 /* writer connection, writer thread only */
+    pthread_t writer;
+    pthread_mutex_t lock;    /* guards head/tail/stop and op->done */
+    pthread_cond_t work;     /* writer waits for ops */
+    pthread_cond_t done;     /* submitters wait for their op */
+    wop *head, *tail;
+    bool stop;
+    pthread_mutex_t rlock;   /* guards the reader pool */
+    rconn *readers;
+} sqlite_store;
+
+#define S(st) ((sqlite_store *)(st))
+
+/* --- the writer ------------------------------------------------------- */
+
+static void run_batch(sqlite_store *s, wop *batch)
+{
+    int rc = sqlc_exec(s->w, SQ_BEGIN);
+    for (wop *o = batch; o; o = o->next) {
+        if (rc) {
+            o->rc = rc;
+            continue;
+        }
+        if ((o->rc = sqlc_exec(s->w, SQ_SAVEPOINT))) continue;
+        o->rc = o->fn(s->w, o->arg);
+        if (o->rc) sqlc_exec(s->w, SQ_ROLLBACK_TO);
+        sqlc_exec(s->w, SQ_RELEASE);
+    }
+    if (rc) return;
+    rc = sqlc_exec(s->w, SQ_COMMIT);
+    if (rc) {
+        sqlc_exec(s->w, SQ_ROLLBACK);
+        for (wop *o = batch; o; o = o->next) o->rc = rc;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    sqlite_store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->head && !s->stop) pthread_cond_wait(&s->work, &s->lock);
+        if (!s->head) break; /* stop requested and nothing left */
+        wop *batch = s->head;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->lock);
+        run_batch(s, batch);
+        pthread_mutex_lock(&s->lock);
+        for (wop *o = batch, *next; o; o = next) {
+            next = o->next;
+            o->done = true;
+        }
+        pthread_cond_broadcast(&s->done);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Runs fn(writer connection, arg) inside the next group-commit batch and
+ * returns its rc once the batch is committed (or failed). */
+static int wsubmit(sqlite_store *s, int (*fn)(sqlc *, void *), void *arg)
+{
+    wop op = { .fn = fn, .arg = arg };
+    pthread_mutex_lock(&s->lock);
+    if (s->stop) {
+        pthread_mutex_unlock(&s->lock);
+        return FS_ESHUTDOWN;
+    }
+    if (s->tail) s->tail->next = &op;
+    else s->head = &op;
+    s->tail = &op;
+    pthread_cond_signal(&s->work);
+    while (!op.done) pthread_cond_wait(&s->done, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    return op.rc;
+}
+
+/* --- readers ---------------------------------------------------------- */
+
+static sqlc *reader_get(sqlite_store *s)
+{
+    pthread_mutex_lock(&s->rlock);
+    rconn *r = s->readers;
+    if (r) s->readers = r->next;
+    pthread_mutex_unlock(&s->rlock);
+    if (r) {
+        sqlc *c = r->c;
+        free(r);
+        return c;
+    }
+    sqlc *c;
+    if (sqlc_open(&c, s->path, s->opt.sync_normal, s->opt.busy_timeout_ms))
+        return NULL;
+    return c;
+}
+
+static void reader_put(sqlite_store *s, sqlc *c)
+{
+    rconn *r = xmalloc(sizeof *r);
+    r->c = c;
+    pthread_mutex_lock(&s->rlock);
+    r->next = s->readers;
+    s->readers = r;
+    pthread_mutex_unlock(&s->rlock);
+}
+
+/* Runs fn on a pooled read connection. */
+static int rrun(sqlite_store *s, int (*fn)(sqlc *, void *), void *arg)
+{
+    sqlc *c = reader_get(s);
+    if (!c) return FS_EIO;
+    int rc = fn(c, arg);
+    reader_put(s, c);
+    return rc;
+}
+
+/* --- small statement helpers ----------------------------------------- */
+
+/* Steps s expecting one job row: 0, FS_ENOTFOUND or an error. */
+static int step_job(sqlc *c, sqlite3_stmt *s, fs_job *out)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (out) sqlc_read_job(s, out);
+        sqlite3_reset(s);
+        return 0;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "job");
+}
+
+/* Why did a conditional update of job id match nothing?  FS_ENOTFOUND when
+ * the job does not exist, else `otherwise`. */
+static int why_not(sqlc *c, int64_t id, int otherwise)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_STATE);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return otherwise;
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "job state");
+}
+
+/* Collects all job rows of s into a growing array. */
+static int collect_jobs(sqlc *c, sqlite3_stmt *s, fs_job **out, size_t *n)
+{
+    size_t cap = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        sqlc_read_job(s, &(*out)[(*n)++]);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        fs_jobs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return sqlc_err(c, rc, "jobs");
+    }
+    return 0;
+}
+
+/* --- jobs: enqueue ---------------------------------------------------- */
+
+typedef struct enqueue_arg {
+    fs_job *jobs;
+    size_t n;
+    int64_t now;
+    bool *existed;
+} enqueue_arg;
+
+static int enqueue_one(sqlc *c, fs_job *j, int64_t now, bool *existed)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_INSERT);
+    if (!s) return FS_EIO;
+    int64_t run_at = j->run_at ? j->run_at : now;
+    sqlite3_bind_text(s, 1, j->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, j->target_agent, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, j->payload ? j->payload : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, j->priority);
+    sqlite3_bind_int64(s, 5, run_at);
+    sqlite3_bind_int(s, 6, j->max_attempts);
+    sqlite3_bind_int64(s, 7, j->timeout_ms);
+    sqlc_bind_text(s, 8, j->unique_key);
+    sqlite3_bind_text(s, 9, run_at > now ? "scheduled" : "pending", -1,
+                      SQLITE_STATIC);
+    sqlc_bind_time(s, 10, j->parent_id);
+    sqlite3_bind_int64(s, 11, now);
+    fs_job stored;
+    int rc = step_job(c, s, &stored);
+    if (rc == FS_ENOTFOUND && j->unique_key) { /* key taken: return that */
+        s = sqlc_stmt(c, SQ_JOB_BY_KEY);
+        if (!s) return FS_EIO;
+        sqlite3_bind_text(s, 1, j->unique_key, -1, SQLITE_STATIC);
+        if ((rc = step_job(c, s, &stored))) return rc == FS_ENOTFOUND ? FS_EIO : rc;
+        *existed = true;
+    } else if (rc) {
+        return rc == FS_ENOTFOUND ? FS_EIO : rc;
+    }
+    fs_job_clear(j);
+    *j = stored;
+    return 0;
+}
+
+static int enqueue_fn(sqlc *c, void *arg)
+{
+    enqueue_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        bool existed = false;
+        int rc = enqueue_one(c, &a->jobs[i], a->now, &existed);
+        if (rc) return rc;
+        if (a->existed) a->existed[i] = existed;
+    }
+    return 0;
+}
+
+/* The caller's jobs must survive a failed batch unchanged: enqueue works
+ * on copies and hands them over only on success. */
+static int sq_job_enqueue(store *st, fs_job *jobs, size_t n, int64_t now,
+                          bool *existed)
+{
+    fs_job *copy = xmalloc(n * sizeof *copy);
+    for (size_t i = 0; i < n; i++) fs_job_copy(&copy[i], &jobs[i]);
+    enqueue_arg a = { copy, n, now, existed };
+    int rc = wsubmit(S(st), enqueue_fn, &a);
+    if (rc) {
+        fs_jobs_free(copy, n);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fs_job_clear(&jobs[i]);
+        jobs[i] = copy[i];
+    }
+    free(copy);
+    return 0;
+}
+
+/* --- jobs: reads ------------------------------------------------------ */
+
+typedef struct get_arg {
+    int64_t id;
+    fs_job *out;
+} get_arg;
+
+static int get_fn(sqlc *c, void *arg)
+{
+    get_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_GET);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    return step_job(c, s, a->out);
+}
+
+static int sq_job_get(store *st, int64_t id, fs_job *out)
+{
+    get_arg a = { id, out };
+    return rrun(S(st), get_fn, &a);
+}
+
+typedef struct list_arg {
+    const store_job_filter *f;
+    fs_job **out;
+    size_t *n;
+} list_arg;
+
+/* Filtered listings are built per call (they are not a hot path); only
+ * bound parameters carry values. */
+static int list_fn(sqlc *c, void *arg)
+{
+    list_arg *a = arg;
+    const store_job_filter *f = a->f;
+    char sql[512];
+    int len = snprintf(sql, sizeof sql, "SELECT " SQLC_JOB_COLS
+                       " FROM jobs WHERE 1");
+    if (f->state >= 0) len += snprintf(sql + len, sizeof sql - len, " AND state=?1");
+    if (f->type) len += snprintf(sql + len, sizeof sql - len, " AND type=?2");
+    if (f->target_agent)
+        len += snprintf(sql + len, sizeof sql - len, " AND target_agent=?3");
+    if (f->parent_id) len += snprintf(sql + len, sizeof sql - len, " AND parent_id=?4");
+    if (f->before_id) len += snprintf(sql + len, sizeof sql - len, " AND id<?5");
+    snprintf(sql + len, sizeof sql - len, " ORDER BY id DESC LIMIT ?6");
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return sqlc_err(c, SQLITE_ERROR, "list jobs");
+    if (f->state >= 0)
+        sqlite3_bind_text(s, 1, job_state_name(f->state), -1, SQLITE_STATIC);
+    if (f->type) sqlite3_bind_text(s, 2, f->type, -1, SQLITE_STATIC);
+    if (f->target_agent) sqlite3_bind_text(s, 3, f->target_agent, -1, SQLITE_STATIC);
+    if (f->parent_id) sqlite3_bind_int64(s, 4, f->parent_id);
+    if (f->before_id) sqlite3_bind_int64(s, 5, f->before_id);
+    sqlite3_bind_int(s, 6, f->limit > 0 ? f->limit : 50);
+    int rc = collect_jobs(c, s, a->out, a->n);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int sq_job_list(store *st, const store_job_filter *f, fs_job **out,
+                       size_t *n)
+{
+    list_arg a = { f, out, n };
+    return rrun(S(st), list_fn, &a);
+}
+
+/* --- jobs: lease ------------------------------------------------------ */
+
+typedef struct cand {
+    int64_t id, priority, run_at;
+} cand;
+
+typedef struct lease_arg {
+    const store_lease *req;
+    const char *types_json; /* NULL = any type */
+    int64_t now;
+    fs_job *out;
+    size_t n;
+} lease_arg;
+
+/* Appends up to max ready candidates targeted at target. */
+static int find_ready(sqlc *c, lease_arg *a, const char *target, cand *v,
+                      size_t *nv)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, a->types_json ? SQ_JOB_READY_TYPED
+                                                 : SQ_JOB_READY);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, target, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, a->req->max);
+    if (a->types_json) sqlite3_bind_text(s, 3, a->types_json, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        v[(*nv)++] = (cand){ sqlite3_column_int64(s, 0),
+                             sqlite3_column_int64(s, 1),
+                             sqlite3_column_int64(s, 2) };
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "ready jobs");
+}
+
+static int cand_cmp(const void *x, const void *y)
+{
+    const cand *a = x, *b = y;
+    if (a->priority != b->priority) return a->priority > b->priority ? -1 : 1;
+    if (a->run_at != b->run_at) return a->run_at < b->run_at ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static int lease_take(sqlc *c, lease_arg *a, const cand *v, size_t nv)
+{
+    a->out = xcalloc(nv ? nv : 1, sizeof *a->out);
+    for (size_t i = 0; i < nv; i++) {
+        char token[33];
+        fs_random_hex(token, 16);
+        sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_LEASE);
+        if (!s) return FS_EIO;
+        sqlite3_bind_int64(s, 1, v[i].id);
+        sqlite3_bind_text(s, 2, token, -1, SQLITE_TRANSIENT);
+        sqlc_bind_text(s, 3, a->req->agent_id);
+        sqlite3_bind_int64(s, 4, a->now);
+        sqlite3_bind_int64(s, 5, a->req->lease_ms);
+        int rc = step_job(c, s, &a->out[a->n]);
+        if (rc) return rc;
+        a->n++;
+    }
+    return 0;
+}
+
+static int lease_fn(sqlc *c, void *arg)
+{
+    lease_arg *a = arg;
+    const store_lease *r = a->req;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_PROMOTE);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->now);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "promote");
+    cand *v = xmalloc(2 * (size_t)r->max * sizeof *v);
+    size_t nv = 0;
+    if (r->agent_type) rc = find_ready(c, a, r->agent_type, v, &nv);
+    if (!rc && r->agent_id && (!r->agent_type || strcmp(r->agent_id, r->agent_type)))
+        rc = find_ready(c, a, r->agent_id, v, &nv);
+    if (!rc) {
+        qsort(v, nv, sizeof *v, cand_cmp);
+        if (nv > (size_t)r->max) nv = (size_t)r->max;
+        rc = lease_take(c, a, v, nv);
+    }
+    free(v);
+    if (!rc && r->agent_id && a->n > 0) {
+        s = sqlc_stmt(c, SQ_AGENT_HEARTBEAT);
+        if (!s) return FS_EIO;
+        sqlite3_bind_text(s, 1, r->agent_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, a->now);
+        rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        rc = rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "agent heartbeat");
+    }
+    return rc;
+}
+
+/* JSON array text of the accepted types, for json_each(); NULL = any.
+ * Type names are plain strings validated at the edge; quote and escape. */
+static char *types_json(const store_lease *r)
+{
+    if (r->ntypes == 0) return NULL;
+    size_t len = 3;
+    for (size_t i = 0; i < r->ntypes; i++) len += 2 * strlen(r->types[i]) + 3;
+    char *out = xmalloc(len), *p = out;
+    *p++ = '[';
+    for (size_t i = 0; i < r->ntypes; i++) {
+        if (i) *p++ = ',';
+        *p++ = '"';
+        for (const char *t = r->types[i]; *t; t++) {
+            if (*t == '"' || *t == '\\') *p++ = '\\';
+            *p++ = *t;
+        }
+        *p++ = '"';
+    }
+    *p++ = ']';
+    *p = '\0';
+    return out;
+}
+
+static int sq_job_lease(store *st, const store_lease *req, int64_t now,
+                        fs_job **out, size_t *n)
+{
+    if (req->max < 1 || (!req->agent_id && !req->agent_type)) return FS_EINVAL;
+    lease_arg a = { req, types_json(req), now, NULL, 0 };
+    int rc = wsubmit(S(st), lease_fn, &a);
+    free((char *)a.types_json);
+    if (rc) {
+        fs_jobs_free(a.out, a.n);
+        return rc;
+    }
+    *out = a.out;
+    *n = a.n;
+    return 0;
+}
+
+/* --- jobs: lease holder operations ------------------------------------ */
+
+typedef struct hb_arg {
+    int64_t id;
+    const char *token;
+    int64_t lease_ms, now, expires;
+} hb_arg;
+
+static int heartbeat_fn(sqlc *c, void *arg)
+{
+    hb_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_HEARTBEAT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_text(s, 2, a->token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, a->now);
+    sqlite3_bind_int64(s, 4, a->lease_ms);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) a->expires = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "heartbeat");
+    return why_not(c, a->id, FS_ELEASE);
+}
+
+static int sq_job_heartbeat(store *st, int64_t id, const char *token,
+                            int64_t lease_ms, int64_t now, int64_t *expires)
+{
+    hb_arg a = { id, token, lease_ms, now, 0 };
+    int rc = wsubmit(S(st), heartbeat_fn, &a);
+    if (!rc && expires) *expires = a.expires;
+    return rc;
+}
+
+typedef struct complete_arg {
+    store_completion *items;
+    size_t n;
+    int64_t now;
+} complete_arg;
+
+static int complete_one(sqlc *c, store_completion *it, int64_t now)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_COMPLETE);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, it->id);
+    sqlc_bind_text(s, 2, it->lease_token);
+    if (it->result) sqlite3_bind_text(s, 3, it->result, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) it->started_at = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "complete");
+    return why_not(c, it->id, FS_ELEASE);
+}
+
+/* Per-item outcomes go in items[i].rc; only a storage error fails the op. */
+static int complete_fn(sqlc *c, void *arg)
+{
+    complete_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        int rc = complete_one(c, &a->items[i], a->now);
+        if (rc != 0 && rc != FS_ENOTFOUND && rc != FS_ELEASE) return rc;
+        a->items[i].rc = rc;
+    }
+    return 0;
+}
+
+static int sq_job_complete(store *st, store_completion *items, size_t n,
+                           int64_t now)
+{
+    complete_arg a = { items, n, now };
+    return wsubmit(S(st), complete_fn, &a);
+}
+
+typedef struct fail_arg {
+    int64_t id;
+    const char *token, *error;
+    bool retry;
+    const fs_backoff *bo;
+    int64_t now;
+    double jitter_u;
+    fs_job out;
+} fail_arg;
+
+static int fail_fn(sqlc *c, void *arg)
+{
+    fail_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_FAIL_READ);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "fail");
+    }
+    const char *state = (const char *)sqlite3_column_text(s, 0);
+    const char *token = (const char *)sqlite3_column_text(s, 1);
+    bool held = state && !strcmp(state, "running") && token && a->token &&
+                !strcmp(token, a->token);
+    int attempts = sqlite3_column_int(s, 2), max = sqlite3_column_int(s, 3);
+    sqlite3_reset(s);
+    if (!held) return FS_ELEASE;
+    bool again = a->retry && attempts < max;
+    int64_t run_at = again ? a->now + fs_backoff_delay(a->bo, attempts,
+                                                       a->jitter_u)
+                           : a->now;
+    s = sqlc_stmt(c, SQ_JOB_FAIL);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_text(s, 2, again ? "scheduled" : "failed", -1, SQLITE_STATIC);
+    sqlc_bind_text(s, 3, a->error);
+    sqlite3_bind_int64(s, 4, run_at);
+    sqlc_bind_time(s, 5, again ? 0 : a->now);
+    sqlite3_bind_int64(s, 6, a->now);
+    rc = step_job(c, s, &a->out);
+    return rc == FS_ENOTFOUND ? FS_EIO : rc;
+}
+
+static int sq_job_fail(store *st, int64_t id, const char *token,
+                       const char *error, bool retry, const fs_backoff *bo,
+                       int64_t now, fs_job *out)
+{
+    static const fs_backoff none = { 0, 0, 0 };
+    fail_arg a = { id, token, error, retry, bo ? bo : &none, now, fs_rand01(),
+                   { 0 } };
+    int rc = wsubmit(S(st), fail_fn, &a);
+    if (!rc && out) *out = a.out;
+    else fs_job_clear(&a.out);
+    return rc;
+}
+
+/* --- jobs: admin transitions ------------------------------------------ */
+
+typedef struct trans_arg {
+    sqlc_stmt_id stmt;
+    int64_t id, now;
+    fs_job out;
+} trans_arg;
+
+static int transition_fn(sqlc *c, void *arg)
+{
+    trans_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, a->stmt);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_int64(s, 2, a->now);
+    int rc = step_job(c, s, &a->out);
+    return rc == FS_ENOTFOUND ? why_not(c, a->id, FS_ESTATE) : rc;
+}
+
+static int transition(store *st, sqlc_stmt_id stmt, int64_t id, int64_t now,
+                      fs_job *out)
+{
+    trans_arg a = { stmt, id, now, { 0 } };
+    int rc = wsubmit(S(st), transition_fn, &a);
+    if (!rc && out) *out = a.out;
+    else fs_job_clear(&a.out);
+    return rc;
+}
+
+static int sq_job_cancel(store *st, int64_t id, int64_t now, fs_job *out)
+{
+    return transition(st, SQ_JOB_CANCEL, id, now, out);
+}
+
+static int sq_job_retry(store *st, int64_t id, int64_t now, fs_job *out)
+{
+    return transition(st, SQ_JOB_RETRY, id, now, out);
+}
+
+/* --- jobs: housekeeping ----------------------------------------------- */
+
+typedef struct sweep_arg {
+    sqlc_stmt_id stmt;
+    int64_t t;
+    size_t n;
+} sweep_arg;
+
+enum { PRUNE_CHUNK = 5000 };
+
+static int sweep_fn(sqlc *c, void *arg)
+{
+    sweep_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, a->stmt);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->t);
+    if (a->stmt == SQ_JOB_PRUNE) sqlite3_bind_int(s, 2, PRUNE_CHUNK);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "sweep");
+    a->n = (size_t)sqlite3_changes(c->db);
+    return 0;
+}
+
+static int sweep(store *st, sqlc_stmt_id stmt, int64_t t, size_t *n)
+{
+    sweep_arg a = { stmt, t, 0 };
+    int rc = wsubmit(S(st), sweep_fn, &a);
+    if (n) *n = rc ? 0 : a.n;
+    return rc;
+}
+
+static int sq_job_promote(store *st, int64_t now, size_t *n)
+{
+    return sweep(st, SQ_JOB_PROMOTE, now, n);
+}
+
+static int sq_job_rescue(store *st, int64_t now, size_t *n)
+{
+    return sweep(st, SQ_JOB_RESCUE, now, n);
+}
+
+/* Deletes in chunks so the writer is never held for long. */
+static int sq_job_prune(store *st, int64_t before, size_t *n)
+{
+    size_t total = 0, got;
+    int rc;
+    do {
+        if ((rc = sweep(st, SQ_JOB_PRUNE, before, &got))) break;
+        total += got;
+    } while (got == PRUNE_CHUNK);
+    if (n) *n = total;
+    return rc;
+}
+
+typedef struct due_arg {
+    int64_t run_at, expiry;
+} due_arg;
+
+static int min_of(sqlc *c, sqlc_stmt_id id, int64_t *out)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, id);
+    if (!s) return FS_EIO;
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : sqlc_err(c, rc, "min");
+}
+
+static int due_fn(sqlc *c, void *arg)
+{
+    due_arg *a = arg;
+    int rc = min_of(c, SQ_JOB_NEXT_RUN, &a->run_at);
+    return rc ? rc : min_of(c, SQ_JOB_NEXT_EXPIRY, &a->expiry);
+}
+
+static int sq_job_next_due(store *st, int64_t *next_run_at,
+                           int64_t *next_expiry)
+{
+    due_arg a = { 0, 0 };
+    int rc = rrun(S(st), due_fn, &a);
+    *next_run_at = a.run_at;
+    *next_expiry = a.expiry;
+    return rc;
+}
+
+typedef struct stats_arg {
+    store_stat *rows;
+    size_t n;
+} stats_arg;
+
+static int stats_fn(sqlc *c, void *arg)
+{
+    stats_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_STATS);
+    if (!s) return FS_EIO;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (a->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            a->rows = xrealloc(a->rows, cap * sizeof *a->rows);
+        }
+        store_stat *r = &a->rows[a->n++];
+        r->type = xstrdup((const char *)sqlite3_column_text(s, 0));
+        const char *state = (const char *)sqlite3_column_text(s, 1);
+        if (!state || !job_state_parse(state, &r->state)) r->state = JOB_FAILED;
+        r->count = sqlite3_column_int64(s, 2);
+        r->oldest_run_at = sqlite3_column_int64(s, 3);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "stats");
+}
+
+static int sq_job_stats(store *st, store_stat **rows, size_t *n)
+{
+    stats_arg a = { NULL, 0 };
+    int rc = rrun(S(st), stats_fn, &a);
+    if (rc) {
+        store_stats_free(a.rows, a.n);
+        return rc;
+    }
+    *rows = a.rows;
+    *n = a.n;
+    return 0;
+}
+
+/* --- agents ----------------------------------------------------------- */
+
+typedef struct agent_arg {
+    const fs_agent *in;
+    const char *key; /* id, token hash or (for heartbeat) id */
+    sqlc_stmt_id stmt;
+    int64_t now;
+    fs_agent *out;
+    size_t n;
+} agent_arg;
+
+static int agent_create_fn(sqlc *c, void *arg)
+{
+    agent_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_AGENT_INSERT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->in->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->in->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->in->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, a->in->job_types, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, a->in->metadata, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, a->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, a->in->created_at);
+    sqlite3_bind_int64(s, 8, a->in->last_heartbeat);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_CONSTRAINT) return FS_ECONFLICT;
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "agent insert");
+}
+
+static int sq_agent_create(store *st, const fs_agent *in, const char *hash)
+{
+    agent_arg a = { .in = in, .key = hash };
+    return wsubmit(S(st), agent_create_fn, &a);
+}
+
+static int agent_one_fn(sqlc *c, void *arg)
+{
+    agent_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, a->stmt);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) sqlc_read_agent(s, a->out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "agent");
+}
+
+static int sq_agent_get(store *st, const char *id, fs_agent *out)
+{
+    agent_arg a = { .key = id, .stmt = SQ_AGENT_GET, .out = out };
+    return rrun(S(st), agent_one_fn, &a);
+}
+
+static int sq_agent_by_token(store *st, const char *hash, fs_agent *out)
+{
+    agent_arg a = { .key = hash, .stmt = SQ_AGENT_BY_TOKEN, .out = out };
+    return rrun(S(st), agent_one_fn, &a);
+}
+
+static int agent_list_fn(sqlc *c, void *arg)
+{
+    agent_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_AGENT_LIST);
+    if (!s) return FS_EIO;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (a->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            a->out = xrealloc(a->out, cap * sizeof *a->out);
+        }
+        sqlc_read_agent(s, &a->out[a->n++]);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "agents");
+}
+
+static int sq_agent_list(store *st, fs_agent **out, size_t *n)
+{
+    agent_arg a = { 0 };
+    int rc = rrun(S(st), agent_list_fn, &a);
+    if (rc) {
+        fs_agents_free(a.out, a.n);
+        return rc;
+    }
+    *out = a.out;
+    *n = a.n;
+    return 0;
+}
+
+static int agent_heartbeat_fn(sqlc *c, void *arg)
+{
+    agent_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_AGENT_HEARTBEAT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, a->now);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "agent heartbeat");
+    return sqlite3_changes(c->db) ? 0 : FS_ENOTFOUND;
+}
+
+static int sq_agent_heartbeat(store *st, const char *id, int64_t now)
+{
+    agent_arg a = { .key = id, .now = now };
+    return wsubmit(S(st), agent_heartbeat_fn, &a);
+}
+
+/* --- agent state versions --------------------------------------------- */
+
+typedef struct state_arg {
+    const char *agent_id, *json;
+    int64_t version, now;
+    fs_agent_state *out;
+    size_t n;
+} state_arg;
+
+static void read_state(sqlite3_stmt *s, fs_agent_state *o)
+{
+    o->agent_id = xstrdup((const char *)sqlite3_column_text(s, 0));
+    o->version = sqlite3_column_int64(s, 1);
+    o->state = xstrdup((const char *)sqlite3_column_text(s, 2));
+    o->created_at = sqlite3_column_int64(s, 3);
+}
+
+/* Latest version of agent_id's state: >= 0, or FS_ENOTFOUND / error. */
+static int64_t agent_version(sqlc *c, const char *agent_id)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_AGENT_VERSION);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, agent_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return v;
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "agent version");
+}
+
+static int state_get_fn(sqlc *c, void *arg)
+{
+    state_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, a->version ? SQ_STATE_GET : SQ_STATE_LATEST);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->agent_id, -1, SQLITE_STATIC);
+    if (a->version) sqlite3_bind_int64(s, 2, a->version);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_state(s, a->out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "state");
+}
+
+static int sq_state_get(store *st, const char *agent_id, int64_t version,
+                        fs_agent_state *out)
+{
+    state_arg a = { .agent_id = agent_id, .version = version, .out = out };
+    return rrun(S(st), state_get_fn, &a);
+}
+
+static int state_put_fn(sqlc *c, void *arg)
+{
+    state_arg *a = arg;
+    int64_t cur = agent_version(c, a->agent_id);
+    if (cur < 0) return (int)cur;
+    if (a->version >= 0 && a->version != cur) return FS_ECONFLICT;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_STATE_INSERT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->agent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, cur + 1);
+    sqlite3_bind_text(s, 3, a->json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, a->now);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "state insert");
+    s = sqlc_stmt(c, SQ_AGENT_SET_VERSION);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->agent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, cur + 1);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "state version");
+    a->out->agent_id = xstrdup(a->agent_id);
+    a->out->version = cur + 1;
+    a->out->state = xstrdup(a->json);
+    a->out->created_at = a->now;
+    return 0;
+}
+
+static int sq_state_put(store *st, const char *agent_id, const char *json,
+                        int64_t expected, int64_t now, fs_agent_state *out)
+{
+    fs_agent_state tmp = { 0 };
+    state_arg a = { agent_id, json, expected, now, &tmp, 0 };
+    int rc = wsubmit(S(st), state_put_fn, &a);
+    if (!rc && out) *out = tmp;
+    else fs_agent_state_clear(&tmp);
+    return rc;
+}
+
+static int state_list_fn(sqlc *c, void *arg)
+{
+    state_arg *a = arg;
+    int64_t cur = agent_version(c, a->agent_id);
+    if (cur < 0) return (int)cur;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_STATE_LIST);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->agent_id, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (a->n == cap) {
+            cap = cap ? 2 * cap : 8;
+            a->out = xrealloc(a->out, cap * sizeof *a->out);
+        }
+        read_state(s, &a->out[a->n++]);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "states");
+}
+
+static int sq_state_versions(store *st, const char *agent_id,
+                             fs_agent_state **out, size_t *n)
+{
+    state_arg a = { .agent_id = agent_id };
+    int rc = rrun(S(st), state_list_fn, &a);
+    if (rc) {
+        fs_agent_states_free(a.out, a.n);
+        return rc;
+    }
+    *out = a.out;
+    *n = a.n;
+    return 0;
+}
+
+/* --- API keys --------------------------------------------------------- */
+
+typedef struct key_arg {
+    const char *name, *hash, *role;
+    int64_t now, count;
+    char *role_out;
+} key_arg;
+
+static int key_add_fn(sqlc *c, void *arg)
+{
+    key_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_KEY_ADD);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->role, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, a->now);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_CONSTRAINT) return FS_ECONFLICT;
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "key insert");
+}
+
+static int sq_key_add(store *st, const char *name, const char *hash,
+                      const char *role, int64_t now)
+{
+    key_arg a = { .name = name, .hash = hash, .role = role, .now = now };
+    return wsubmit(S(st), key_add_fn, &a);
+}
+
+static int key_lookup_fn(sqlc *c, void *arg)
+{
+    key_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_KEY_LOOKUP);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        a->role_out = xstrdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "key");
+}
+
+static int sq_key_lookup(store *st, const char *hash, char **role)
+{
+    key_arg a = { .hash = hash };
+    int rc = rrun(S(st), key_lookup_fn, &a);
+    if (!rc) *role = a.role_out;
+    return rc;
+}
+
+static int key_count_fn(sqlc *c, void *arg)
+{
+    key_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_KEY_COUNT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->role, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) a->count = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : sqlc_err(c, rc, "key count");
+}
+
+static int sq_key_count(store *st, const char *role, int64_t *n)
+{
+    key_arg a = { .role = role };
+    int rc = rrun(S(st), key_count_fn, &a);
+    if (!rc) *n = a.count;
+    return rc;
+}
+
+/* --- open / close ----------------------------------------------------- */
+
+static void sq_close(store *st)
+{
+    sqlite_store *s = S(st);
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->writer, NULL);
+    for (rconn *r = s->readers, *next; r; r = next) {
+        next = r->next;
+        sqlc_close(r->c);
+        free(r);
+    }
+    sqlc_close(s->w);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->rlock);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->done);
+    free(s->path);
+    free(s);
+}
+
+static const store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .job_enqueue = sq_job_enqueue,
+    .job_get = sq_job_get,
+    .job_list = sq_job_list,
+    .job_lease = sq_job_lease,
+    .job_heartbeat = sq_job_heartbeat,
+    .job_complete = sq_job_complete,
+    .job_fail = sq_job_fail,
+    .job_cancel = sq_job_cancel,
+    .job_retry = sq_job_retry,
+    .job_promote = sq_job_promote,
+    .job_rescue = sq_job_rescue,
+    .job_prune = sq_job_prune,
+    .job_next_due = sq_job_next_due,
+    .job_stats = sq_job_stats,
+    .agent_create = sq_agent_create,
+    .agent_get = sq_agent_get,
+    .agent_by_token = sq_agent_by_token,
+    .agent_list = sq_agent_list,
+    .agent_heartbeat = sq_agent_heartbeat,
+    .state_get = sq_state_get,
+    .state_put = sq_state_put,
+    .state_versions = sq_state_versions,
+    .key_add = sq_key_add,
+    .key_lookup = sq_key_lookup,
+    .key_count = sq_key_count,
+};
+
+int store_sqlite_open(store **out, const char *path, const store_options *opt)
+{
+    sqlite_store *s = xcalloc(1, sizeof *s);
+    s->base.ops = &sqlite_ops;
+    s->path = xstrdup(path);
+    s->opt = *opt;
+    if (s->opt.busy_timeout_ms <= 0) s->opt.busy_timeout_ms = 5000;
+    if (sqlc_open(&s->w, path, s->opt.sync_normal, s->opt.busy_timeout_ms))
+        goto fail;
+    if (sqlc_migrate(s->w, fs_now(&fs_clock_real))) goto fail;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->rlock, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->done, NULL);
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        log_error("store: cannot start the writer thread");
+        pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->rlock);
+        pthread_cond_destroy(&s->work);
+        pthread_cond_destroy(&s->done);
+        goto fail;
+    }
+    *out = &s->base;
+    return 0;
+fail:
+    sqlc_close(s->w);
+    free(s->path);
+    free(s);
+    return FS_EIO;
+}
