@@ -142,9 +142,9 @@ bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
                   int *exit_code)
 {
     const cliopt globals[] = {
-        { "url", CLIOPT_STR, &common->url },
-        { "key", CLIOPT_STR, &common->key },
-        { "key-file", CLIOPT_STR, &common->key_file },
+        { "url", CLIOPT_STR, &common->conn.url },
+        { "key", CLIOPT_STR, &common->conn.key },
+        { "key-file", CLIOPT_STR, &common->conn.key_file },
         { "json", CLIOPT_FLAG, &common->json },
         { "help", CLIOPT_FLAG, &common->help },
         { NULL },

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli/client.h"
+
 typedef enum {
     CLIOPT_FLAG, /* out: bool *, set true when present */
     CLIOPT_STR,  /* out: const char **, borrowed from argv */
@@ -41,11 +43,9 @@ typedef struct cliopt {
 
 /* The options every client command accepts. */
 typedef struct cliopt_common {
-    const char *url;      /* --url */
-    const char *key;      /* --key */
-    const char *key_file; /* --key-file */
-    bool json;            /* --json */
-    bool help;            /* --help / -h */
+    client_opts conn; /* --url, --key, --key-file (timeouts stay 0) */
+    bool json;        /* --json */
+    bool help;        /* --help / -h */
 } cliopt_common;
 
 typedef struct cliopt_cmd cliopt_cmd;
