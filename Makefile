@@ -29,6 +29,8 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+$(TEST_OBJ) $(BENCH_SRC:%.c=$(BUILD)/%.o): CFLAGS += -Itests -Ibench
+
 .PHONY: all run test check bench clean deps deps-test deps-bench format
 
 all: $(BUILD)/flowstate
