@@ -39,13 +39,6 @@ static bool parse_id(const cliopt_ctx *ctx, const char *s, int64_t *id)
     return false;
 }
 
-/* Opens the client for common's settings; false (after the message) when
- * the URL or key is unusable. */
-static bool connect_to(const cliopt_common *common, client **c)
-{
-    return client_open(c, &common->conn) == 0;
-}
-
 /*
  * Reads the payload from --payload text or --payload-file (a path, or "-"
  * for stdin) and checks it is JSON.  Returns a new reference, or NULL after
@@ -156,24 +149,25 @@ static json_t *enqueue_body(const cliopt_ctx *ctx, const enqueue_args *a)
     return body;
 }
 
-/* "job 42 (email.send for mailer)" and the state, for enqueue's line. */
+/* enqueue's one line: the new job and its state, or the existing job a
+ * unique key matched (HTTP 200 instead of 201). */
 static void print_enqueued(const json_t *job, bool existed)
 {
     json_int_t id = json_integer_value(json_object_get(job, "id"));
     const char *state = clifmt_str(job, "state");
     char age[CLIFMT_CELL];
-    if (existed)
+    if (existed) {
         printf("job %" JSON_INTEGER_FORMAT " already exists with unique key "
                "'%s': %s\n", id, clifmt_str(job, "unique_key"), state);
-    else
-        printf("enqueued job %" JSON_INTEGER_FORMAT " (%s for %s): %s", id,
-               clifmt_str(job, "type"), clifmt_str(job, "target_agent"),
-               state);
-    if (!existed && !strcmp(state, "scheduled"))
+        return;
+    }
+    printf("enqueued job %" JSON_INTEGER_FORMAT " (%s for %s): %s", id,
+           clifmt_str(job, "type"), clifmt_str(job, "target_agent"), state);
+    if (!strcmp(state, "scheduled"))
         printf(", runs at %s (%s)", clifmt_str(job, "run_at"),
                clifmt_age(json_object_get(job, "run_at"),
                           fs_now(&fs_clock_real), age, sizeof age));
-    if (!existed) putchar('\n');
+    putchar('\n');
 }
 
 static int job_enqueue(const cliopt_ctx *ctx, int argc, char **argv)
@@ -201,7 +195,7 @@ static int job_enqueue(const cliopt_ctx *ctx, int argc, char **argv)
     json_t *body = enqueue_body(ctx, &a), *job = NULL;
     if (!body) return CLI_EXIT_USAGE;
     client *c;
-    if (!connect_to(&common, &c)) {
+    if (client_open(&c, &common.conn) != 0) {
         code = CLI_EXIT_USAGE;
         goto free_body;
     }
@@ -307,16 +301,18 @@ static char *list_path(const list_args *a, const char *cursor)
 }
 
 /*
- * Fetches one page (a->all false) or every page from a->cursor on, and
- * returns the exit code.  OUT: *jobs, a new array of every job fetched;
- * *next, the cursor after the last page (NULL when none; caller frees).
+ * Fetches one page, or with a->all every page from a->cursor on.  Returns
+ * the exit code and OUT: *doc: the server's page document as it came, or
+ * for --all one document {"jobs": [every job], "next_cursor": null} (the
+ * caller json_decref()s it; NULL on failure).  A cursor that comes back
+ * unchanged ends the walk instead of looping.
  */
-static int fetch_jobs(client *c, const list_args *a, json_t **jobs,
-                      char **next)
+static int fetch_jobs(client *c, const list_args *a, json_t **doc)
 {
-    int code = CLI_EXIT_OK;
+    int code;
     char *cursor = xstrdup(a->cursor);
-    *jobs = json_array();
+    json_t *all = json_array();
+    *doc = NULL;
     do {
         json_t *page;
         char *path = list_path(a, cursor);
@@ -333,15 +329,39 @@ static int fetch_jobs(client *c, const list_args *a, json_t **jobs,
             json_decref(page);
             break;
         }
-        json_array_extend(*jobs, list);
-        /* A cursor that does not move would loop forever: stop there. */
         bool stuck = nc && cursor && !strcmp(nc, cursor);
         free(cursor);
         cursor = nc && !stuck ? xstrdup(nc) : NULL;
+        if (!a->all) {
+            *doc = page;
+            break;
+        }
+        json_array_extend(all, list);
         json_decref(page);
-    } while (a->all && cursor);
-    *next = cursor;
+    } while (cursor);
+    if (code == CLI_EXIT_OK && a->all)
+        *doc = json_pack("{s:O,s:n}", "jobs", all, "next_cursor");
+    json_decref(all);
+    free(cursor);
     return code;
+}
+
+static void print_jobs(const json_t *doc)
+{
+    json_t *jobs = json_object_get(doc, "jobs");
+    const char *next = json_string_value(json_object_get(doc, "next_cursor"));
+    if (json_array_size(jobs) == 0) {
+        printf("no jobs\n");
+    } else {
+        table *t = jobs_table();
+        int64_t now = fs_now(&fs_clock_real);
+        size_t i;
+        json_t *job;
+        json_array_foreach(jobs, i, job) jobs_table_add(t, job, now);
+        table_print(t, stdout, table_style_for(stdout));
+        table_free(t);
+    }
+    if (next) printf("more jobs: add --cursor %s (or --all)\n", next);
 }
 
 static int job_list(const cliopt_ctx *ctx, int argc, char **argv)
@@ -366,34 +386,16 @@ static int job_list(const cliopt_ctx *ctx, int argc, char **argv)
                            "scheduled, running, completed, failed, "
                            "cancelled", a.state);
     client *c;
-    if (!connect_to(&common, &c)) return CLI_EXIT_USAGE;
-    json_t *jobs;
-    char *next = NULL;
-    code = fetch_jobs(c, &a, &jobs, &next);
-    if (code != CLI_EXIT_OK) goto free_jobs;
-    if (common.json) {
-        json_t *doc = json_pack("{s:O,s:s?}", "jobs", jobs, "next_cursor",
-                                next);
-        clifmt_json(stdout, doc);
+    if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
+    json_t *doc;
+    code = fetch_jobs(c, &a, &doc);
+    if (code == CLI_EXIT_OK) {
+        if (common.json)
+            clifmt_json(stdout, doc);
+        else
+            print_jobs(doc);
         json_decref(doc);
-        goto free_jobs;
     }
-    if (json_array_size(jobs) == 0) {
-        printf("no jobs\n");
-    } else {
-        table *t = jobs_table();
-        int64_t now = fs_now(&fs_clock_real);
-        size_t i;
-        json_t *job;
-        json_array_foreach(jobs, i, job) jobs_table_add(t, job, now);
-        table_print(t, stdout, table_style_for(stdout));
-        table_free(t);
-    }
-    if (next)
-        printf("more jobs: add --cursor %s (or --all)\n", next);
-free_jobs:
-    json_decref(jobs);
-    free(next);
     client_close(c);
     return code;
 }
@@ -458,7 +460,7 @@ static int job_show(const cliopt_ctx *ctx, int argc, char **argv)
         return code;
     if (!parse_id(ctx, arg, &id)) return CLI_EXIT_USAGE;
     client *c;
-    if (!connect_to(&common, &c)) return CLI_EXIT_USAGE;
+    if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
     char *path = xasprintf("/v1/jobs/%" PRId64, id);
     json_t *job;
     code = client_call(c, "GET", path, NULL, &job);
@@ -489,7 +491,7 @@ static int job_action(const cliopt_ctx *ctx, int argc, char **argv,
         return code;
     if (!parse_id(ctx, arg, &id)) return CLI_EXIT_USAGE;
     client *c;
-    if (!connect_to(&common, &c)) return CLI_EXIT_USAGE;
+    if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
     char *path = xasprintf("/v1/jobs/%" PRId64 "/%s", id, action);
     json_t *job;
     code = client_call(c, "POST", path, NULL, &job);

@@ -8,7 +8,8 @@
  *   2. capped by the column's table_set_max() limit;
  *   3. when the style gives a total width, the widest column is narrowed
  *      one column at a time until the line fits or every column is down to
- *      its header's width (so headers are never cut).
+ *      its floor: its header's width, and at least 4 (so headers are never
+ *      cut and a cut cell keeps a few characters).
  * A cell wider than its column keeps width-1 code points plus "…".
  */
 #include "cli/table.h"

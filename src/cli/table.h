@@ -32,7 +32,8 @@ typedef const char *(*table_colour_fn)(const char *cell);
 typedef struct table_style {
     bool colour;  /* ANSI colours: bold header, per-column colour_fn */
     size_t width; /* fit within this many columns by cutting the widest
-                     columns (not below their header); 0: no limit */
+                     columns, never below their header's width nor 4;
+                     0: no limit */
 } table_style;
 
 /* A table of ncols columns; headers (ncols strings, copied) may be NULL for
