@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 void fs_random_bytes(void *buf, size_t n)
@@ -19,6 +20,26 @@ void fs_random_bytes(void *buf, size_t n)
     }
 }
 
+/* Secrets come from a per-thread buffer refilled from getrandom(2), so a
+ * batch of lease tokens costs one system call, not one each. */
+static void buffered_bytes(unsigned char *out, size_t n)
+{
+    static _Thread_local unsigned char buf[512];
+    static _Thread_local size_t left;
+    while (n > 0) {
+        if (left == 0) {
+            fs_random_bytes(buf, sizeof buf);
+            left = sizeof buf;
+        }
+        size_t k = n < left ? n : left;
+        memcpy(out, buf + sizeof buf - left, k);
+        memset(buf + sizeof buf - left, 0, k);
+        left -= k;
+        out += k;
+        n -= k;
+    }
+}
+
 void fs_random_hex(char *out, size_t nbytes)
 {
     static const char hex[] = "0123456789abcdef";
@@ -26,7 +47,7 @@ void fs_random_hex(char *out, size_t nbytes)
     size_t done = 0;
     while (done < nbytes) {
         size_t k = nbytes - done < sizeof b ? nbytes - done : sizeof b;
-        fs_random_bytes(b, k);
+        buffered_bytes(b, k);
         for (size_t i = 0; i < k; i++) {
             out[2 * (done + i)] = hex[b[i] >> 4];
             out[2 * (done + i) + 1] = hex[b[i] & 15];

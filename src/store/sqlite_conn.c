@@ -40,7 +40,7 @@ static const char *const sql_text[SQ__COUNT] = {
         "max_attempts,timeout_ms,unique_key,state,parent_id,created_at,"
         "updated_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11) "
         "ON CONFLICT(unique_key) WHERE unique_key IS NOT NULL DO NOTHING "
-        "RETURNING " JOB_COLS,
+        "RETURNING id",
     [SQ_JOB_BY_KEY] = "SELECT " JOB_COLS " FROM jobs WHERE unique_key=?1",
     [SQ_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id=?1",
     [SQ_JOB_STATE] = "SELECT state FROM jobs WHERE id=?1",

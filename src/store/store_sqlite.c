@@ -224,17 +224,20 @@ static int collect_jobs(sqlc *c, sqlite3_stmt *s, fs_job **out, size_t *n)
 /* --- jobs: enqueue ---------------------------------------------------- */
 
 typedef struct enqueue_arg {
-    fs_job *jobs;
+    const fs_job *jobs;
     size_t n;
     int64_t now;
-    bool *existed;
+    int64_t *ids;      /* OUT: new ids */
+    fs_job *existing;  /* OUT: the stored job when a unique key matched */
+    bool *found;
 } enqueue_arg;
 
-static int enqueue_one(sqlc *c, fs_job *j, int64_t now, bool *existed)
+static int enqueue_one(sqlc *c, enqueue_arg *a, size_t i)
 {
+    const fs_job *j = &a->jobs[i];
     sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_INSERT);
     if (!s) return FS_EIO;
-    int64_t run_at = j->run_at ? j->run_at : now;
+    int64_t run_at = j->run_at ? j->run_at : a->now;
     sqlite3_bind_text(s, 1, j->type, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, j->target_agent, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, j->payload ? j->payload : "{}", -1, SQLITE_STATIC);
@@ -243,23 +246,21 @@ static int enqueue_one(sqlc *c, fs_job *j, int64_t now, bool *existed)
     sqlite3_bind_int(s, 6, j->max_attempts);
     sqlite3_bind_int64(s, 7, j->timeout_ms);
     sqlc_bind_text(s, 8, j->unique_key);
-    sqlite3_bind_text(s, 9, run_at > now ? "scheduled" : "pending", -1,
+    sqlite3_bind_text(s, 9, run_at > a->now ? "scheduled" : "pending", -1,
                       SQLITE_STATIC);
     sqlc_bind_time(s, 10, j->parent_id);
-    sqlite3_bind_int64(s, 11, now);
-    fs_job stored;
-    int rc = step_job(c, s, &stored);
-    if (rc == FS_ENOTFOUND && j->unique_key) { /* key taken: return that */
-        s = sqlc_stmt(c, SQ_JOB_BY_KEY);
-        if (!s) return FS_EIO;
-        sqlite3_bind_text(s, 1, j->unique_key, -1, SQLITE_STATIC);
-        if ((rc = step_job(c, s, &stored))) return rc == FS_ENOTFOUND ? FS_EIO : rc;
-        *existed = true;
-    } else if (rc) {
-        return rc == FS_ENOTFOUND ? FS_EIO : rc;
-    }
-    fs_job_clear(j);
-    *j = stored;
+    sqlite3_bind_int64(s, 11, a->now);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) a->ids[i] = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc != SQLITE_DONE || !j->unique_key) return sqlc_err(c, rc, "enqueue");
+    s = sqlc_stmt(c, SQ_JOB_BY_KEY); /* the key is taken: return that job */
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, j->unique_key, -1, SQLITE_STATIC);
+    rc = step_job(c, s, &a->existing[i]);
+    if (rc) return rc == FS_ENOTFOUND ? FS_EIO : rc;
+    a->found[i] = true;
     return 0;
 }
 
@@ -267,33 +268,44 @@ static int enqueue_fn(sqlc *c, void *arg)
 {
     enqueue_arg *a = arg;
     for (size_t i = 0; i < a->n; i++) {
-        bool existed = false;
-        int rc = enqueue_one(c, &a->jobs[i], a->now, &existed);
+        int rc = enqueue_one(c, a, i);
         if (rc) return rc;
-        if (a->existed) a->existed[i] = existed;
     }
     return 0;
 }
 
-/* The caller's jobs must survive a failed batch unchanged: enqueue works
- * on copies and hands them over only on success. */
+/* Fills the caller's job i from what the batch stored. */
+static void enqueue_result(enqueue_arg *a, fs_job *j, size_t i, bool *existed)
+{
+    if (existed) existed[i] = a->found[i];
+    if (a->found[i]) {
+        fs_job_clear(j);
+        *j = a->existing[i];
+        return;
+    }
+    j->id = a->ids[i];
+    if (!j->run_at) j->run_at = a->now;
+    j->state = j->run_at > a->now ? JOB_SCHEDULED : JOB_PENDING;
+    if (!j->payload) j->payload = xstrdup("{}");
+    j->attempts = 0;
+    j->created_at = j->updated_at = a->now;
+}
+
+/* The caller's jobs change only once the batch has committed. */
 static int sq_job_enqueue(store *st, fs_job *jobs, size_t n, int64_t now,
                           bool *existed)
 {
-    fs_job *copy = xmalloc(n * sizeof *copy);
-    for (size_t i = 0; i < n; i++) fs_job_copy(&copy[i], &jobs[i]);
-    enqueue_arg a = { copy, n, now, existed };
+    enqueue_arg a = { jobs, n, now, xcalloc(n, sizeof(int64_t)),
+                      xcalloc(n, sizeof(fs_job)), xcalloc(n, sizeof(bool)) };
     int rc = wsubmit(S(st), enqueue_fn, &a);
-    if (rc) {
-        fs_jobs_free(copy, n);
-        return rc;
-    }
     for (size_t i = 0; i < n; i++) {
-        fs_job_clear(&jobs[i]);
-        jobs[i] = copy[i];
+        if (!rc) enqueue_result(&a, &jobs[i], i, existed);
+        else fs_job_clear(&a.existing[i]);
     }
-    free(copy);
-    return 0;
+    free(a.ids);
+    free(a.existing);
+    free(a.found);
+    return rc;
 }
 
 /* --- jobs: reads ------------------------------------------------------ */
@@ -1156,8 +1168,17 @@ static const store_ops sqlite_ops = {
     .key_count = sq_key_count,
 };
 
+/* Process-wide SQLite settings, before first use: no memory statistics
+ * (they take a global mutex on every allocation). */
+static void configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_sqlite_open(store **out, const char *path, const store_options *opt)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_sqlite);
     sqlite_store *s = xcalloc(1, sizeof *s);
     s->base.ops = &sqlite_ops;
     s->path = xstrdup(path);
