@@ -41,14 +41,16 @@ static bool parse_id(const cliopt_ctx *ctx, const char *s, int64_t *id)
 
 /*
  * Reads the payload from --payload text or --payload-file (a path, or "-"
- * for stdin) and checks it is JSON.  Returns a new reference, or NULL after
- * printing the problem (a usage error).  Neither given: {}.
+ * for stdin) and checks it is a JSON object, as the server requires.
+ * Returns a new reference, or NULL after printing the problem (a usage
+ * error).  Neither given: {}.
  */
 static json_t *load_payload(const cliopt_ctx *ctx, const char *text,
                             const char *file)
 {
     json_error_t err;
     json_t *v;
+    const char *what = text ? "--payload" : "--payload-file";
     if (text && file) {
         cliopt_fail(ctx, "give --payload or --payload-file, not both");
         return NULL;
@@ -56,23 +58,34 @@ static json_t *load_payload(const cliopt_ctx *ctx, const char *text,
     if (!text && !file) return json_object();
     if (text) {
         v = json_loads(text, JSON_DECODE_ANY, &err);
-        if (!v)
+        if (!v) {
             cliopt_fail(ctx, "--payload is not valid JSON: %s (at character "
                         "%d)", err.text, err.position);
-        return v;
+            return NULL;
+        }
+    } else {
+        FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+        if (!f) {
+            cliopt_fail(ctx, "--payload-file: cannot open %s: %s", file,
+                        strerror(errno));
+            return NULL;
+        }
+        v = json_loadf(f, JSON_DECODE_ANY, &err);
+        if (f != stdin) fclose(f);
+        if (!v) {
+            cliopt_fail(ctx, "--payload-file %s is not valid JSON: %s (line "
+                        "%d, column %d)", strcmp(file, "-") ? file
+                                                             : "(stdin)",
+                        err.text, err.line, err.column);
+            return NULL;
+        }
     }
-    FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
-    if (!f) {
-        cliopt_fail(ctx, "--payload-file: cannot open %s: %s", file,
-                    strerror(errno));
+    if (!json_is_object(v)) {
+        cliopt_fail(ctx, "%s must be a JSON object, like {\"to\": \"a@b.c\"}",
+                    what);
+        json_decref(v);
         return NULL;
     }
-    v = json_loadf(f, JSON_DECODE_ANY, &err);
-    if (f != stdin) fclose(f);
-    if (!v)
-        cliopt_fail(ctx, "--payload-file %s is not valid JSON: %s (line %d, "
-                    "column %d)", strcmp(file, "-") ? file : "(stdin)",
-                    err.text, err.line, err.column);
     return v;
 }
 
@@ -525,7 +538,7 @@ static const cliopt_cmd job_cmds[] = {
       "\n"
       "options:\n"
       "  --to TARGET_AGENT     who may run it (required)\n"
-      "  --payload JSON        the job's input (default {})\n"
+      "  --payload JSON        the job's input, a JSON object (default {})\n"
       "  --payload-file F      read the payload from file F, or - for stdin\n"
       "  --priority N          higher runs first (default 0)\n"
       "  --run-at TIME         run no earlier than TIME (RFC 3339)\n"

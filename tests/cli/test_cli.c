@@ -274,6 +274,13 @@ Test(cli, bad_payload_json_exits_2_before_any_request)
     cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload",
                      "{'single':1}"),
                  CLI_EXIT_USAGE);
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload",
+                     "[1, 2]"),
+                 CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "--payload must be a JSON object");
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload", "42"),
+                 CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "--payload must be a JSON object");
 }
 
 Test(cli, payload_file_errors_exit_2)
