@@ -3,9 +3,9 @@
  *
  * Design: the same three steps as cli_job.c (check input locally, open a
  * client, request and print).  `agent show ID --state` makes a second
- * request for the agent's latest persistent state; an agent that has never
- * written state answers 404 there, which is shown as "no state yet" and is
- * not an error.  With --json, `show --state` prints one document
+ * request for the agent's latest persistent state, unless its state_version
+ * says it has none yet; "no state yet" (also a 404 there, should the state
+ * vanish in between) is shown as such and is not an error.  With --json, `show --state` prints one document
  * {"agent": <agent>, "state": <state or null>}, so a script still reads one
  * JSON value.
  */
@@ -131,7 +131,7 @@ static void print_state(const json_t *state)
         return;
     }
     json_t *v = json_object_get(state, "version");
-    json_t *when = json_object_get(state, "created_at");
+    json_t *when = json_object_get(state, "updated_at");
     char age[CLIFMT_CELL];
     printf("state (version %" JSON_INTEGER_FORMAT, json_integer_value(v));
     if (json_is_string(when))
@@ -189,7 +189,10 @@ static int agent_show(const cliopt_ctx *ctx, int argc, char **argv)
     json_t *agent, *state = NULL;
     code = client_call(c, "GET", path, NULL, &agent);
     if (code != CLI_EXIT_OK) goto free_path;
-    if (with_state) code = fetch_state(c, esc, &state);
+    /* state_version 0: nothing written yet, no need to ask. */
+    if (with_state && json_integer_value(json_object_get(agent,
+                                                         "state_version")))
+        code = fetch_state(c, esc, &state);
     if (code != CLI_EXIT_OK) goto free_agent;
     if (common.json && with_state) {
         json_t *doc = json_pack("{s:O,s:O?}", "agent", agent, "state", state);
