@@ -23,6 +23,7 @@
 
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/rand.h"
 #include "core/xmem.h"
 
 #define JOB_COLS SQLC_JOB_COLS
@@ -46,18 +47,24 @@ static const char *const sql_text[SQ__COUNT] = {
     [SQ_JOB_STATE] = "SELECT state FROM jobs WHERE id=?1",
     [SQ_JOB_PROMOTE] = "UPDATE jobs SET state='pending',updated_at=?1 "
                        "WHERE state='scheduled' AND run_at<=?1",
-    [SQ_JOB_READY] = "SELECT id,priority,run_at FROM jobs "
-                     "WHERE state='pending' AND target_agent=?1 "
-                     "ORDER BY priority DESC,run_at,id LIMIT ?2",
-    [SQ_JOB_READY_TYPED] =
-        "SELECT id,priority,run_at FROM jobs WHERE state='pending' AND "
-        "target_agent=?1 AND type IN (SELECT value FROM json_each(?3)) "
-        "ORDER BY priority DESC,run_at,id LIMIT ?2",
+    /* One statement leases a batch: the best max ready jobs targeted at
+     * the agent's type (?1) or its id (?5), optionally only of the types
+     * in the JSON array ?6; fs_token() mints each lease token. */
     [SQ_JOB_LEASE] =
-        "UPDATE jobs SET state='running',attempts=attempts+1,lease_token=?2,"
-        "lease_owner=?3,lease_expires=?4+CASE WHEN ?5>0 THEN ?5 ELSE "
-        "timeout_ms END,started_at=?4,updated_at=?4 "
-        "WHERE id=?1 AND state='pending' RETURNING " JOB_COLS,
+        "UPDATE jobs SET state='running',attempts=attempts+1,"
+        "lease_token=fs_token(),lease_owner=?3,lease_expires=?4+CASE WHEN "
+        "?7>0 THEN ?7 ELSE timeout_ms END,started_at=?4,updated_at=?4 "
+        "WHERE id IN (SELECT id FROM ("
+        " SELECT * FROM (SELECT id,priority,run_at FROM jobs WHERE "
+        "  state='pending' AND target_agent=?1 AND (?6 IS NULL OR type IN "
+        "  (SELECT value FROM json_each(?6))) "
+        "  ORDER BY priority DESC,run_at,id LIMIT ?2)"
+        " UNION ALL"
+        " SELECT * FROM (SELECT id,priority,run_at FROM jobs WHERE "
+        "  state='pending' AND target_agent=?5 AND (?6 IS NULL OR type IN "
+        "  (SELECT value FROM json_each(?6))) "
+        "  ORDER BY priority DESC,run_at,id LIMIT ?2)"
+        ") ORDER BY priority DESC,run_at,id LIMIT ?2) RETURNING " JOB_COLS,
     [SQ_JOB_HEARTBEAT] =
         "UPDATE jobs SET lease_expires=?3+CASE WHEN ?4>0 THEN ?4 ELSE "
         "timeout_ms END,updated_at=?3 WHERE id=?1 AND state='running' AND "
@@ -153,7 +160,6 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_running ON jobs(lease_expires) WHERE state='running';"
     "CREATE INDEX jobs_finished ON jobs(finished_at)"
     " WHERE state IN ('completed','cancelled');"
-    "CREATE INDEX jobs_state_type ON jobs(state,type,run_at);"
     "CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;"
     "CREATE TABLE agents("
     " id TEXT PRIMARY KEY,"
@@ -199,6 +205,16 @@ static int exec_sql(sqlc *c, const char *sql)
     return 0;
 }
 
+/* fs_token(): a fresh lease token (32 hex digits of kernel randomness). */
+static void sql_token(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    char token[33];
+    fs_random_hex(token, 16);
+    sqlite3_result_text(ctx, token, 32, SQLITE_TRANSIENT);
+}
+
 int sqlc_open(sqlc **out, const char *path, bool sync_normal, int busy_ms)
 {
     sqlc *c = xcalloc(1, sizeof *c);
@@ -217,6 +233,9 @@ int sqlc_open(sqlc **out, const char *path, bool sync_normal, int busy_ms)
              "PRAGMA cache_size=-32000;",
              sync_normal ? "NORMAL" : "FULL");
     if (exec_sql(c, pragmas)) goto fail;
+    if (sqlite3_create_function_v2(c->db, "fs_token", 0, SQLITE_UTF8, NULL,
+                                   sql_token, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
     *out = c;
     return 0;
 fail:

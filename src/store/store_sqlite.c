@@ -376,10 +376,6 @@ static int sq_job_list(store *st, const store_job_filter *f, fs_job **out,
 
 /* --- jobs: lease ------------------------------------------------------ */
 
-typedef struct cand {
-    int64_t id, priority, run_at;
-} cand;
-
 typedef struct lease_arg {
     const store_lease *req;
     const char *types_json; /* NULL = any type */
@@ -388,51 +384,13 @@ typedef struct lease_arg {
     size_t n;
 } lease_arg;
 
-/* Appends up to max ready candidates targeted at target. */
-static int find_ready(sqlc *c, lease_arg *a, const char *target, cand *v,
-                      size_t *nv)
+/* Lease order: priority descending, then run_at, then id. */
+static int lease_cmp(const void *x, const void *y)
 {
-    sqlite3_stmt *s = sqlc_stmt(c, a->types_json ? SQ_JOB_READY_TYPED
-                                                 : SQ_JOB_READY);
-    if (!s) return FS_EIO;
-    sqlite3_bind_text(s, 1, target, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, a->req->max);
-    if (a->types_json) sqlite3_bind_text(s, 3, a->types_json, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        v[(*nv)++] = (cand){ sqlite3_column_int64(s, 0),
-                             sqlite3_column_int64(s, 1),
-                             sqlite3_column_int64(s, 2) };
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "ready jobs");
-}
-
-static int cand_cmp(const void *x, const void *y)
-{
-    const cand *a = x, *b = y;
+    const fs_job *a = x, *b = y;
     if (a->priority != b->priority) return a->priority > b->priority ? -1 : 1;
     if (a->run_at != b->run_at) return a->run_at < b->run_at ? -1 : 1;
     return (a->id > b->id) - (a->id < b->id);
-}
-
-static int lease_take(sqlc *c, lease_arg *a, const cand *v, size_t nv)
-{
-    a->out = xcalloc(nv ? nv : 1, sizeof *a->out);
-    for (size_t i = 0; i < nv; i++) {
-        char token[33];
-        fs_random_hex(token, 16);
-        sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_LEASE);
-        if (!s) return FS_EIO;
-        sqlite3_bind_int64(s, 1, v[i].id);
-        sqlite3_bind_text(s, 2, token, -1, SQLITE_TRANSIENT);
-        sqlc_bind_text(s, 3, a->req->agent_id);
-        sqlite3_bind_int64(s, 4, a->now);
-        sqlite3_bind_int64(s, 5, a->req->lease_ms);
-        int rc = step_job(c, s, &a->out[a->n]);
-        if (rc) return rc;
-        a->n++;
-    }
-    return 0;
 }
 
 static int lease_fn(sqlc *c, void *arg)
@@ -445,20 +403,20 @@ static int lease_fn(sqlc *c, void *arg)
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sqlc_err(c, rc, "promote");
-    cand *v = xmalloc(2 * (size_t)r->max * sizeof *v);
-    size_t nv = 0;
-    if (r->agent_type) rc = find_ready(c, a, r->agent_type, v, &nv);
-    if (!rc && r->agent_id && (!r->agent_type || strcmp(r->agent_id, r->agent_type)))
-        rc = find_ready(c, a, r->agent_id, v, &nv);
-    if (!rc) {
-        qsort(v, nv, sizeof *v, cand_cmp);
-        if (nv > (size_t)r->max) nv = (size_t)r->max;
-        rc = lease_take(c, a, v, nv);
-    }
-    free(v);
-    if (!rc && r->agent_id && a->n > 0) {
-        s = sqlc_stmt(c, SQ_AGENT_HEARTBEAT);
-        if (!s) return FS_EIO;
+    if (!(s = sqlc_stmt(c, SQ_JOB_LEASE))) return FS_EIO;
+    const char *by_id = r->agent_id;
+    if (by_id && r->agent_type && !strcmp(by_id, r->agent_type)) by_id = NULL;
+    sqlc_bind_text(s, 1, r->agent_type);
+    sqlite3_bind_int(s, 2, r->max);
+    sqlc_bind_text(s, 3, r->agent_id);
+    sqlite3_bind_int64(s, 4, a->now);
+    sqlc_bind_text(s, 5, by_id);
+    sqlc_bind_text(s, 6, a->types_json);
+    sqlite3_bind_int64(s, 7, r->lease_ms);
+    if ((rc = collect_jobs(c, s, &a->out, &a->n))) return rc;
+    qsort(a->out, a->n, sizeof *a->out, lease_cmp);
+    if (r->agent_id && a->n > 0) {
+        if (!(s = sqlc_stmt(c, SQ_AGENT_HEARTBEAT))) return FS_EIO;
         sqlite3_bind_text(s, 1, r->agent_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, a->now);
         rc = sqlite3_step(s);
