@@ -1,0 +1,80 @@
+/*
+ * api.h - the HTTP/JSON API of Flowstate: the route table and its handlers.
+ *
+ * One handler per route, spread by topic over api_system.c (health,
+ * metrics, queue stats), api_agents.c (registry and versioned state),
+ * api_jobs.c (enqueue, list, show, cancel, retry) and api_worker.c (the
+ * worker protocol: lease, heartbeat, complete, fail).  api.c holds the
+ * table and the JSON renderers they share.  Handlers follow server.h:
+ * they read an http_req and fill an http_resp, never touching MHD.
+ *
+ * The JSON contract (field names are frozen; extending is fine) is in
+ * docs and tests/http/test_api.c.  Rules every handler keeps:
+ *  - validate the whole request before the first write, so a bad request
+ *    leaves the database unchanged;
+ *  - errors are {"error":{"code","message"}} from http_resp_error/_fail;
+ *  - lease tokens appear only in lease responses; agent tokens only in
+ *    the registration response.
+ */
+#ifndef HTTP_API_H
+#define HTTP_API_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/model.h"
+#include "http/server.h"
+
+#define FLOWSTATE_VERSION "0.1.0"
+
+extern const http_route api_routes[];
+extern const size_t api_nroutes;
+
+/* api_system.c */
+void api_health(http_req *req, http_resp *resp);
+void api_metrics(http_req *req, http_resp *resp);
+void api_queue_stats(http_req *req, http_resp *resp);
+
+/* api_agents.c */
+void api_agent_create(http_req *req, http_resp *resp);
+void api_agent_list(http_req *req, http_resp *resp);
+void api_agent_get(http_req *req, http_resp *resp);
+void api_agent_heartbeat(http_req *req, http_resp *resp);
+void api_state_get(http_req *req, http_resp *resp);
+void api_state_put(http_req *req, http_resp *resp);
+void api_state_versions(http_req *req, http_resp *resp);
+
+/* api_jobs.c */
+void api_job_enqueue(http_req *req, http_resp *resp);
+void api_job_list(http_req *req, http_resp *resp);
+void api_job_get(http_req *req, http_resp *resp);
+void api_job_cancel(http_req *req, http_resp *resp);
+void api_job_retry(http_req *req, http_resp *resp);
+
+/* api_worker.c */
+void api_job_lease(http_req *req, http_resp *resp);
+void api_job_heartbeat(http_req *req, http_resp *resp);
+void api_job_complete(http_req *req, http_resp *resp);
+void api_job_fail(http_req *req, http_resp *resp);
+void api_jobs_complete(http_req *req, http_resp *resp);
+
+/* --- Shared helpers (api.c) ---------------------------------------------- */
+
+/* RFC 3339 string, or null for 0.  New reference. */
+json_t *api_time(int64_t ms);
+/* Stored JSON text embedded as JSON; null for NULL.  Text that does not
+ * parse (never expected) is embedded as a string.  New reference. */
+json_t *api_json_text(const char *text);
+/* A job as JSON.  leased adds "attempt" and "lease_token" (lease responses
+ * only).  New reference. */
+json_t *api_job_json(const fs_job *j, bool leased);
+/* An agent as JSON (never its token); status from the registry. */
+json_t *api_agent_json(registry *reg, const fs_agent *a);
+
+/* Parses the {id} path parameter as a job id (> 0).  false after a 404. */
+bool api_job_id(http_req *req, http_resp *resp, int64_t *id);
+/* false after a 403 unless the caller is an admin or agent_id itself. */
+bool api_require_self(http_req *req, http_resp *resp, const char *agent_id);
+
+#endif

@@ -1,0 +1,328 @@
+/*
+ * serve.c - `flowstate serve`: flags and environment in, services up in
+ * order, a signal wait, services down in reverse.
+ *
+ *   serve_main
+ *     parse flags (usage error -> exit 2)
+ *     store_open -> queue_open (ticker) -> registry_open -> auth_open
+ *       -> http_start -> write --port-file -> print URL and key location
+ *     sigwait(SIGTERM | SIGINT)          (blocked in every thread, so the
+ *                                         main thread is the one that wakes)
+ *     app.stopping = true                new requests get 503
+ *     queue_shutdown                     long-polls return at once
+ *     http_stop                          in-flight requests finish
+ *     queue_close -> auth_close -> registry_close -> store_close -> exit 0
+ *
+ * Leases held by workers are left to expire (or to be completed by the
+ * worker after a restart, while the lease still holds); nothing is lost
+ * because every acknowledged write is already durable.
+ */
+#include "serve/app.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/xmem.h"
+#include "http/api.h"
+#include "http/auth.h"
+#include "http/server.h"
+
+typedef struct serve_opts {
+    const char *db, *host, *port_file, *key_file;
+    int port;
+    bool sync_normal, log_json;
+    log_level level;
+    size_t body_limit;
+    int64_t lease_default_ms, retention_ms;
+} serve_opts;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: flowstate serve [options]\n"
+        "\n"
+        "Runs the HTTP/JSON API server.\n"
+        "\n"
+        "options:\n"
+        "  --db PATH|URL        database (env FLOWSTATE_DB; ./flowstate.db)\n"
+        "  --host HOST          address to listen on (127.0.0.1)\n"
+        "  --port PORT          port (8080; 0 = any free port)\n"
+        "  --port-file PATH     write the bound port there once listening\n"
+        "  --sync full|normal   SQLite durability (full; normal may lose the\n"
+        "                       last transactions on power loss)\n"
+        "  --log-format text|json   log line format on stderr (text)\n"
+        "  --log-level debug|info|warn|error   (info)\n"
+        "  --key-file PATH      admin key file (env FLOWSTATE_KEY_FILE;\n"
+        "                       flowstate.key beside the database)\n"
+        "  --body-limit BYTES   largest request body (1048576)\n"
+        "  --lease-default SECONDS  lease of jobs without timeout_ms (30)\n"
+        "  --retention HOURS    keep completed/cancelled jobs (168)\n"
+        "  --help               this text\n"
+        "\n"
+        "environment: FLOWSTATE_API_KEY fixes the admin key.\n");
+}
+
+/* Strict decimal in [lo, hi]. */
+static bool parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+enum {
+    OPT_DB = 256, OPT_HOST, OPT_PORT, OPT_PORT_FILE, OPT_SYNC, OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL, OPT_KEY_FILE, OPT_BODY_LIMIT, OPT_LEASE, OPT_RETENTION,
+    OPT_HELP,
+};
+
+/* Applies one option; false with a message on a bad value. */
+static bool apply_opt(serve_opts *o, int c, const char *arg)
+{
+    int64_t v;
+    switch (c) {
+    case OPT_DB: o->db = arg; return true;
+    case OPT_HOST: o->host = arg; return true;
+    case OPT_PORT_FILE: o->port_file = arg; return true;
+    case OPT_KEY_FILE: o->key_file = arg; return true;
+    case OPT_PORT:
+        if (!parse_num(arg, 0, 65535, &v)) break;
+        o->port = (int)v;
+        return true;
+    case OPT_SYNC:
+        if (strcmp(arg, "full") && strcmp(arg, "normal")) break;
+        o->sync_normal = strcmp(arg, "normal") == 0;
+        return true;
+    case OPT_LOG_FORMAT:
+        if (strcmp(arg, "text") && strcmp(arg, "json")) break;
+        o->log_json = strcmp(arg, "json") == 0;
+        return true;
+    case OPT_LOG_LEVEL:
+        return log_level_parse(arg, &o->level) ||
+               (fprintf(stderr, "flowstate serve: bad --log-level '%s'\n",
+                        arg), false);
+    case OPT_BODY_LIMIT:
+        if (!parse_num(arg, 1024, 1LL << 30, &v)) break;
+        o->body_limit = (size_t)v;
+        return true;
+    case OPT_LEASE:
+        if (!parse_num(arg, 1, QUEUE_MAX_LEASE_MS / 1000, &v)) break;
+        o->lease_default_ms = v * 1000;
+        return true;
+    case OPT_RETENTION:
+        if (!parse_num(arg, 0, 24 * 365 * 100, &v)) break;
+        o->retention_ms = v * 3600 * 1000;
+        return true;
+    }
+    fprintf(stderr, "flowstate serve: bad value '%s' for an option\n", arg);
+    return false;
+}
+
+/*
+ * Parses argv (argv[0] = "serve").  Returns -1 to go on, or the exit code
+ * (0 after --help, 2 on a usage error).
+ */
+static int parse_args(int argc, char **argv, serve_opts *o)
+{
+    static const struct option longs[] = {
+        { "db", required_argument, NULL, OPT_DB },
+        { "host", required_argument, NULL, OPT_HOST },
+        { "port", required_argument, NULL, OPT_PORT },
+        { "port-file", required_argument, NULL, OPT_PORT_FILE },
+        { "sync", required_argument, NULL, OPT_SYNC },
+        { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "key-file", required_argument, NULL, OPT_KEY_FILE },
+        { "body-limit", required_argument, NULL, OPT_BODY_LIMIT },
+        { "lease-default", required_argument, NULL, OPT_LEASE },
+        { "retention", required_argument, NULL, OPT_RETENTION },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *env_db = getenv("FLOWSTATE_DB");
+    const char *env_key_file = getenv("FLOWSTATE_KEY_FILE");
+    *o = (serve_opts){
+        .db = env_db && *env_db ? env_db : "./flowstate.db",
+        .host = "127.0.0.1", .port = 8080, .level = LOG_INFO,
+        .key_file = env_key_file && *env_key_file ? env_key_file : NULL,
+        .body_limit = 1 << 20,
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        if (c == OPT_HELP || c == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        if (c == '?' || !apply_opt(o, c, optarg)) goto bad;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flowstate serve: unexpected argument '%s'\n",
+                argv[optind]);
+        goto bad;
+    }
+    return -1;
+bad:
+    fprintf(stderr, "try 'flowstate serve --help'\n");
+    return 2;
+}
+
+/* flowstate.key in the directory of the SQLite file named by db. */
+static char *default_key_file(const char *db)
+{
+    const char *path = db;
+    if (strncmp(path, "sqlite:", 7) == 0) path += 7;
+    else if (strncmp(path, "file:", 5) == 0) path += 5;
+    else if (strstr(path, "://")) return xstrdup("flowstate.key");
+    const char *slash = strrchr(path, '/');
+    if (!slash) return xstrdup("flowstate.key");
+    return xasprintf("%.*s/flowstate.key", (int)(slash - path), path);
+}
+
+/* Writes the port to path atomically (temp file + rename). */
+static int write_port_file(const char *path, int port)
+{
+    char *tmp = xasprintf("%s.tmp", path);
+    int rc = 0;
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 ||
+        rename(tmp, path) != 0) {
+        fprintf(stderr, "flowstate serve: cannot write port file %s: %s\n",
+                path, strerror(errno));
+        rc = FS_EIO;
+    }
+    free(tmp);
+    return rc;
+}
+
+static void print_banner(const serve_opts *o, int port, const char *key_file,
+                         auth_key_source src)
+{
+    bool v6 = strchr(o->host, ':') != NULL;
+    printf("flowstate listening on http://%s%s%s:%d\n", v6 ? "[" : "", o->host,
+           v6 ? "]" : "", port);
+    switch (src) {
+    case AUTH_KEY_ENV: printf("admin key: from FLOWSTATE_API_KEY\n"); break;
+    case AUTH_KEY_CREATED: printf("admin key written to %s\n", key_file); break;
+    case AUTH_KEY_EXISTING:
+        printf("admin key: in %s (created earlier)\n", key_file);
+        break;
+    case AUTH_KEY_ADOPTED:
+        printf("admin key: in %s (existing file)\n", key_file);
+        break;
+    }
+    fflush(stdout);
+}
+
+/* Blocks SIGINT/SIGTERM in this thread and every thread started later;
+ * SIGPIPE is ignored (a client hanging up must not kill the server). */
+static void signals_block(sigset_t *set)
+{
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, NULL);
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+/* Opens every service in order; on failure closes what was opened. */
+static int services_open(fs_app *app, const serve_opts *o,
+                         const char *key_file, auth_key_source *src)
+{
+    store_options so = { .sync_normal = o->sync_normal };
+    int rc = store_open(&app->st, o->db, &so);
+    if (rc) {
+        fprintf(stderr, "flowstate serve: cannot open database %s: %s\n",
+                o->db, fs_strerror(rc));
+        return rc;
+    }
+    queue_config qc = queue_config_default();
+    qc.ticker = true;
+    if (o->lease_default_ms) qc.default_lease_ms = o->lease_default_ms;
+    if (o->retention_ms) qc.retention_ms = o->retention_ms;
+    if ((rc = queue_open(&app->q, app->st, &app->clk, &qc))) goto close_store;
+    if ((rc = registry_open(&app->reg, app->st, &app->clk, NULL)))
+        goto close_queue;
+    auth_config ac = { .env_key = getenv("FLOWSTATE_API_KEY"),
+                       .key_file = key_file };
+    if ((rc = auth_open(&app->auth, app->st, app->reg, &ac, src))) {
+        fprintf(stderr, "flowstate serve: cannot set up the admin key: %s\n",
+                fs_strerror(rc));
+        goto close_registry;
+    }
+    return 0;
+close_registry:
+    registry_close(app->reg);
+close_queue:
+    queue_close(app->q);
+close_store:
+    store_close(app->st);
+    if (rc && rc != FS_EIO)
+        fprintf(stderr, "flowstate serve: start failed: %s\n", fs_strerror(rc));
+    return rc;
+}
+
+static void services_close(fs_app *app)
+{
+    queue_close(app->q);
+    auth_close(app->auth);
+    registry_close(app->reg);
+    store_close(app->st);
+}
+
+int serve_main(int argc, char **argv)
+{
+    serve_opts o;
+    sigset_t set;
+    int code = parse_args(argc, argv, &o);
+    if (code >= 0) return code;
+    signals_block(&set);
+    log_setup(o.level, o.log_json);
+    char *key_file = o.key_file ? xstrdup(o.key_file) : default_key_file(o.db);
+    fs_app app = { .clk = fs_clock_real, .body_limit = o.body_limit };
+    atomic_init(&app.stopping, false);
+    app.started_at = fs_now(&app.clk);
+    auth_key_source src;
+    code = 1;
+    if (services_open(&app, &o, key_file, &src)) goto out;
+    http_config hc = { .host = o.host, .port = o.port, .routes = api_routes,
+                       .nroutes = api_nroutes };
+    http_server *http;
+    if (http_start(&http, &app, &hc)) {
+        fprintf(stderr, "flowstate serve: cannot listen on %s:%d\n", o.host,
+                o.port);
+        goto close;
+    }
+    if (o.port_file && write_port_file(o.port_file, http_port(http)))
+        goto stop;
+    print_banner(&o, http_port(http), key_file, src);
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("signal %d: shutting down", sig);
+    code = 0;
+stop:
+    atomic_store(&app.stopping, true);
+    queue_shutdown(app.q);
+    http_stop(http);
+    app.http = NULL;
+close:
+    services_close(&app);
+    if (code == 0) log_info("stopped cleanly");
+out:
+    free(key_file);
+    return code;
+}
