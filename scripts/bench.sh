@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench.sh BUILD_DIR - the benchmarks, each beside its anchor, as tables.
+#   1. the queue through the C API (anchor: raw SQLite inserts, same run);
+#   2. the queue over HTTP (a real server on a loopback port);
+#   3. GET /v1/health with wrk, beside nginx serving a small static file.
+# Everything runs on loopback and stops by itself.
+set -euo pipefail
+build=${1:-build/rel}
+jobs=${BENCH_JOBS:-100000}
+tmp=$(mktemp -d /tmp/fs-bench-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+echo "== 1. queue, C API"
+"$build/bench/bench_queue" --jobs "$jobs" --dir "$tmp"
+echo
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== 2. queue, HTTP worker protocol"
+key=fsk_bench_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+FLOWSTATE_API_KEY=$key "$build/flowstate" serve --db "$tmp/http.db" --port 0 \
+  --port-file "$tmp/port" --log-level error &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+port=$(cat "$tmp/port")
+"$build/bench/bench_http" "http://127.0.0.1:$port" "$key" "$((jobs / 2))"
+echo
+
+echo "== 3. GET /v1/health with wrk (2 threads, 32 connections, 5 s)"
+nport=$(free_port)
+mkdir -p "$tmp/www" "$tmp/nginx"
+printf '{"status":"ok"}\n' > "$tmp/www/health.json"
+cat > "$tmp/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx; proxy_temp_path $tmp/nginx;
+  fastcgi_temp_path $tmp/nginx; uwsgi_temp_path $tmp/nginx; scgi_temp_path $tmp/nginx;
+  server { listen 127.0.0.1:$nport; root $tmp/www; }
+}
+CONF
+nginx -c "$tmp/nginx.conf" &
+pids+=($!)
+sleep 0.5
+rate() { wrk -t2 -c32 -d5s "$1" | awk '/Requests\/sec/ {print $2}'; }
+fs=$(rate "http://127.0.0.1:$port/v1/health")
+ng=$(rate "http://127.0.0.1:$nport/health.json")
+printf '%-40s %12s /s\n' "flowstate GET /v1/health" "$fs"
+printf '%-40s %12s /s\n' "anchor: nginx static file (1 worker)" "$ng"
+python3 -c "print('%-40s %12.2fx' % ('flowstate / nginx', $fs / $ng))"
