@@ -182,7 +182,7 @@ typedef struct lat {
     queue *q;
     _Atomic int64_t sent_ns;
     double ms[LAT_SAMPLES];
-    int n;
+    _Atomic int n;
 } lat;
 
 static void *lat_worker(void *arg)
@@ -190,12 +190,14 @@ static void *lat_worker(void *arg)
     lat *l = arg;
     queue_lease_req r = { .agent_id = "ag_lat", .agent_type = "w", .max = 1,
                           .wait_ms = 5000 };
-    while (l->n < LAT_SAMPLES) {
+    while (atomic_load(&l->n) < LAT_SAMPLES) {
         fs_job *v;
         size_t n;
         if (queue_lease(l->q, &r, &v, &n) != 0) break;
         if (n == 1) {
-            l->ms[l->n++] = (double)(fs_mono_ns() - atomic_load(&l->sent_ns)) / 1e6;
+            int i = atomic_load(&l->n);
+            l->ms[i] = (double)(fs_mono_ns() - atomic_load(&l->sent_ns)) / 1e6;
+            atomic_store(&l->n, i + 1);
             store_completion c = { v[0].id, v[0].lease_token, NULL };
             queue_complete(l->q, &c, 1);
         }
@@ -222,12 +224,13 @@ static void bench_latency(bool sync_normal, double *p50, double *p99)
         usleep(2000); /* the worker is idle and waiting again */
         atomic_store(&l->sent_ns, fs_mono_ns());
         enqueue_batch(c.q, 1);
-        while (l->n <= i) usleep(50);
+        while (atomic_load(&l->n) <= i) usleep(50);
     }
     pthread_join(th, NULL);
-    qsort(l->ms, (size_t)l->n, sizeof *l->ms, dcmp);
-    *p50 = l->ms[l->n / 2];
-    *p99 = l->ms[(l->n * 99) / 100];
+    int n = atomic_load(&l->n);
+    qsort(l->ms, (size_t)n, sizeof *l->ms, dcmp);
+    *p50 = l->ms[n / 2];
+    *p99 = l->ms[(n * 99) / 100];
     free(l);
     close_ctx(&c);
 }
