@@ -184,8 +184,9 @@ json_t *http_resp_fail(http_resp *r, const http_req *req, int rc,
         va_end(ap);
     }
     if (status >= 500) {
-        log_event(LOG_ERROR, req ? req->id : NULL, 0, "%s: %s",
-                  detail[0] ? detail : "request failed", fs_strerror(rc));
+        log_event(status == 500 ? LOG_ERROR : LOG_INFO, req ? req->id : NULL,
+                  0, "%s: %s", detail[0] ? detail : "request failed",
+                  fs_strerror(rc));
         if (status == 503) http_resp_header(r, "Retry-After", "1");
         return http_resp_error(r, status, code, "%s (request id %s)",
                                fs_strerror(rc), req ? req->id : "-");
@@ -572,13 +573,13 @@ int http_start(http_server **out, fs_app *app, const http_config *cfg)
     app->http = s; /* handlers may run as soon as the daemon starts */
     s->d = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : 1024u,
         MHD_OPTION_CONNECTION_TIMEOUT, 90u,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->d) {
         log_error("http: cannot listen on %s:%d", cfg->host, cfg->port);
         app->http = NULL;
