@@ -42,6 +42,7 @@ typedef struct serve_opts {
     bool sync_normal, log_json;
     log_level level;
     size_t body_limit;
+    unsigned max_long_polls;
     int64_t lease_default_ms, retention_ms;
 } serve_opts;
 
@@ -66,6 +67,7 @@ static void usage(FILE *out)
         "  --body-limit BYTES   largest request body (1048576)\n"
         "  --lease-default SECONDS  lease of jobs without timeout_ms (30)\n"
         "  --retention HOURS    keep completed/cancelled jobs (168)\n"
+        "  --max-long-polls N   leases waiting at once; more get 429 (512)\n"
         "  --help               this text\n"
         "\n"
         "environment: FLOWSTATE_API_KEY fixes the admin key.\n");
@@ -85,11 +87,12 @@ static bool parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
 enum {
     OPT_DB = 256, OPT_HOST, OPT_PORT, OPT_PORT_FILE, OPT_SYNC, OPT_LOG_FORMAT,
     OPT_LOG_LEVEL, OPT_KEY_FILE, OPT_BODY_LIMIT, OPT_LEASE, OPT_RETENTION,
-    OPT_HELP,
+    OPT_LONG_POLLS, OPT_HELP,
 };
 
-/* Applies one option; false with a message on a bad value. */
-static bool apply_opt(serve_opts *o, int c, const char *arg)
+/* Applies option c (long name `name`); false with a message on a bad
+ * value. */
+static bool apply_opt(serve_opts *o, int c, const char *name, const char *arg)
 {
     int64_t v;
     switch (c) {
@@ -110,9 +113,8 @@ static bool apply_opt(serve_opts *o, int c, const char *arg)
         o->log_json = strcmp(arg, "json") == 0;
         return true;
     case OPT_LOG_LEVEL:
-        return log_level_parse(arg, &o->level) ||
-               (fprintf(stderr, "flowstate serve: bad --log-level '%s'\n",
-                        arg), false);
+        if (!log_level_parse(arg, &o->level)) break;
+        return true;
     case OPT_BODY_LIMIT:
         if (!parse_num(arg, 1024, 1LL << 30, &v)) break;
         o->body_limit = (size_t)v;
@@ -121,12 +123,16 @@ static bool apply_opt(serve_opts *o, int c, const char *arg)
         if (!parse_num(arg, 1, QUEUE_MAX_LEASE_MS / 1000, &v)) break;
         o->lease_default_ms = v * 1000;
         return true;
+    case OPT_LONG_POLLS:
+        if (!parse_num(arg, 1, 100000, &v)) break;
+        o->max_long_polls = (unsigned)v;
+        return true;
     case OPT_RETENTION:
         if (!parse_num(arg, 0, 24 * 365 * 100, &v)) break;
         o->retention_ms = v * 3600 * 1000;
         return true;
     }
-    fprintf(stderr, "flowstate serve: bad value '%s' for an option\n", arg);
+    fprintf(stderr, "flowstate serve: bad value '%s' for --%s\n", arg, name);
     return false;
 }
 
@@ -148,6 +154,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         { "body-limit", required_argument, NULL, OPT_BODY_LIMIT },
         { "lease-default", required_argument, NULL, OPT_LEASE },
         { "retention", required_argument, NULL, OPT_RETENTION },
+        { "max-long-polls", required_argument, NULL, OPT_LONG_POLLS },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -160,13 +167,15 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         .body_limit = 1 << 20,
     };
     optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    int c, idx = 0;
+    while ((c = getopt_long(argc, argv, "h", longs, &idx)) != -1) {
         if (c == OPT_HELP || c == 'h') {
             usage(stdout);
             return 0;
         }
-        if (c == '?' || !apply_opt(o, c, optarg)) goto bad;
+        if (c == '?' || c == ':' ||
+            !apply_opt(o, c, longs[idx].name, optarg))
+            goto bad;
     }
     if (optind < argc) {
         fprintf(stderr, "flowstate serve: unexpected argument '%s'\n",
@@ -254,10 +263,18 @@ static int services_open(fs_app *app, const serve_opts *o,
     qc.ticker = true;
     if (o->lease_default_ms) qc.default_lease_ms = o->lease_default_ms;
     if (o->retention_ms) qc.retention_ms = o->retention_ms;
-    if ((rc = queue_open(&app->q, app->st, &app->clk, &qc))) goto close_store;
-    if ((rc = registry_open(&app->reg, app->st, &app->clk, NULL)))
+    if ((rc = queue_open(&app->q, app->st, &app->clk, &qc))) {
+        fprintf(stderr, "flowstate serve: cannot start the queue: %s\n",
+                fs_strerror(rc));
+        goto close_store;
+    }
+    if ((rc = registry_open(&app->reg, app->st, &app->clk, NULL))) {
+        fprintf(stderr, "flowstate serve: cannot start the registry: %s\n",
+                fs_strerror(rc));
         goto close_queue;
-    auth_config ac = { .env_key = getenv("FLOWSTATE_API_KEY"),
+    }
+    const char *env_key = getenv("FLOWSTATE_API_KEY");
+    auth_config ac = { .env_key = env_key && *env_key ? env_key : NULL,
                        .key_file = key_file };
     if ((rc = auth_open(&app->auth, app->st, app->reg, &ac, src))) {
         fprintf(stderr, "flowstate serve: cannot set up the admin key: %s\n",
@@ -271,8 +288,6 @@ close_queue:
     queue_close(app->q);
 close_store:
     store_close(app->st);
-    if (rc && rc != FS_EIO)
-        fprintf(stderr, "flowstate serve: start failed: %s\n", fs_strerror(rc));
     return rc;
 }
 
@@ -300,7 +315,8 @@ int serve_main(int argc, char **argv)
     code = 1;
     if (services_open(&app, &o, key_file, &src)) goto out;
     http_config hc = { .host = o.host, .port = o.port, .routes = api_routes,
-                       .nroutes = api_nroutes };
+                       .nroutes = api_nroutes,
+                       .max_longpolls = o.max_long_polls };
     http_server *http;
     if (http_start(&http, &app, &hc)) {
         fprintf(stderr, "flowstate serve: cannot listen on %s:%d\n", o.host,

@@ -21,7 +21,20 @@
 static th_server srv;
 
 static void setup(void) { th_server_start(&srv, NULL); }
-static void teardown(void) { th_server_cleanup(&srv); }
+/* Every test ends with a clean SIGTERM exit: under ASan/UBSan a leak or
+ * undefined behaviour in the server fails the test that caused it. */
+static void teardown(void)
+{
+    if (srv.pid > 0) {
+        int code = th_server_stop(&srv);
+        if (code != 0) {
+            char *log = th_server_log(&srv);
+            cr_expect_eq(code, 0, "server exit %d; stderr:\n%s", code, log);
+            free(log);
+        }
+    }
+    th_server_cleanup(&srv);
+}
 
 TestSuite(http, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -647,7 +660,9 @@ Test(http, batch_complete_reports_each_item)
     }
     json_array_append_new(items, json_pack("{s:i,s:s}", "id", 9999,
                                            "lease_token", "x"));
-    char *body = json_dumps(json_pack("{s:o}", "jobs", items), JSON_COMPACT);
+    json_t *batch = json_pack("{s:o}", "jobs", items);
+    char *body = json_dumps(batch, JSON_COMPACT);
+    json_decref(batch);
     json_t *c = req("POST", "/v1/jobs/complete", body, tok, 200);
     json_t *res = json_object_get(c, "results");
     cr_assert_eq(json_array_size(res), 4);
@@ -737,6 +752,29 @@ Test(http, long_poll_wakes_when_work_arrives_and_ends_empty)
     free(id), free(tok);
 }
 
+Test(http, too_many_waiting_long_polls_get_429)
+{
+    th_server_cleanup(&srv);
+    th_server_start(&srv, "--max-long-polls 1");
+    char *id, *tok;
+    agent_new("w", "worker", "[]", &id, &tok);
+    poll_arg a = { .tok = tok };
+    pthread_t th;
+    pthread_create(&th, NULL, long_poll, &a);
+    struct timespec ts = { 0, 300 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    json_t *e = req("POST", "/v1/jobs/lease", "{\"wait_ms\":1000}", tok, 429);
+    cr_assert_str_eq(err_code(e), "rate_limited");
+    json_decref(e);
+    /* a lease that does not wait is still served */
+    json_decref(req("POST", "/v1/jobs/lease", "{\"wait_ms\":0}", tok, 200));
+    job_new("t", "worker"); /* releases the waiting one */
+    pthread_join(th, NULL);
+    cr_assert_eq(a.status, 200);
+    cr_assert_eq(a.njobs, 1);
+    free(id), free(tok);
+}
+
 /* --- lifecycle -------------------------------------------------------------- */
 
 Test(http, restart_keeps_jobs_and_the_admin_key)
@@ -814,7 +852,7 @@ static char *snapshot(void)
     size_t n = strlen(sdump) + strlen(jobs) + strlen(adump) + 4;
     char *all = malloc(n);
     snprintf(all, n, "%s\n%s\n%s", sdump, jobs, adump);
-    free(stats), free(jobs), free(adump), free(sdump);
+    free(stats), free(jobs), free(agents), free(adump), free(sdump);
     return all;
 }
 
