@@ -6,11 +6,15 @@
  * width in three steps:
  *   1. the widest of the header and every cell, in code points;
  *   2. capped by the column's table_set_max() limit;
- *   3. when the style gives a total width, the widest column is narrowed
- *      one column at a time until the line fits or every column is down to
- *      its floor: its header's width, and at least 4 (so headers are never
- *      cut and a cut cell keeps a few characters).
- * A cell wider than its column keeps width-1 code points plus "…".
+ *   3. when the style gives a total width, the widest cuttable column
+ *      (one with a table_set_max() limit: ids, states and counts are never
+ *      cut) is narrowed one column at a time until the line fits or every
+ *      cuttable column is down to its floor: its header's width, and at
+ *      least 4 (so headers are never cut and a cut cell keeps a few
+ *      characters).  A table that still does not fit wraps.
+ * A cell wider than its column keeps width-1 code points plus "…".  No
+ * line ends in blanks: the last column is not padded, and empty cells at
+ * the end of a row are not printed at all.
  */
 #include "cli/table.h"
 
@@ -197,6 +201,7 @@ static void measure(const table *t, size_t total, size_t *widths)
         for (size_t i = 0; i < t->ncols; i++) {
             size_t floor = table_text_width(t->cols[i].header);
             if (floor < 4) floor = 4;
+            if (!t->cols[i].max) continue; /* not declared cuttable */
             if (widths[i] > floor && (pick == t->ncols ||
                                       widths[i] > widths[pick]))
                 pick = i;
@@ -242,17 +247,22 @@ void table_print(const table *t, FILE *out, table_style style)
         fputc('\n', out);
     }
     for (size_t r = 0; r < t->nrows; r++) {
-        for (size_t i = 0; i < t->ncols; i++) {
+        char **row = t->rows[r];
+        /* Empty cells at the end of a row print nothing: no trailing
+         * blanks. */
+        size_t n = t->ncols;
+        while (row && n > 1 && !row[n - 1][0]) n--;
+        for (size_t i = 0; i < n; i++) {
             if (i) fputs(SEP, out);
-            if (!t->rows[r]) {
+            if (!row) {
                 for (size_t k = 0; k < widths[i]; k++) fputc('-', out);
                 continue;
             }
-            const char *cell = t->rows[r][i], *sgr = NULL;
+            const char *sgr = NULL;
             if (style.colour && t->cols[i].colour)
-                sgr = t->cols[i].colour(cell);
-            print_cell(out, cell, widths[i], t->cols[i].align, sgr,
-                       i + 1 == t->ncols);
+                sgr = t->cols[i].colour(row[i]);
+            print_cell(out, row[i], widths[i], t->cols[i].align, sgr,
+                       i + 1 == n);
         }
         fputc('\n', out);
     }

@@ -14,7 +14,8 @@
  * characters become spaces and invalid UTF-8 bytes become '?', so one cell
  * is always one line of the table.  A cell wider than its column's limit is
  * cut and ends in an ellipsis ("…").  Columns are separated by two spaces;
- * the last column is not padded, so no line ends in blanks.
+ * the last column is not padded and empty cells ending a row are left out,
+ * so no line ends in blanks.
  */
 #ifndef TABLE_H
 #define TABLE_H
@@ -32,8 +33,8 @@ typedef const char *(*table_colour_fn)(const char *cell);
 typedef struct table_style {
     bool colour;  /* ANSI colours: bold header, per-column colour_fn */
     size_t width; /* fit within this many columns by cutting the widest
-                     columns, never below their header's width nor 4;
-                     0: no limit */
+                     columns that have a table_set_max() limit, never
+                     below their header's width nor 4; 0: no limit */
 } table_style;
 
 /* A table of ncols columns; headers (ncols strings, copied) may be NULL for

@@ -679,10 +679,12 @@ Test(cli, table_widths_come_from_the_content)
     table_set_align(t, 2, TABLE_RIGHT);
     table_add(t, (const char *[]){ "1", "alpha", "5" });
     table_add(t, (const char *[]){ "1234", NULL, "12345" });
+    table_add(t, (const char *[]){ "7", "", "" });
     char *s = render(t, (table_style){ 0 });
     cr_assert_str_eq(s, "ID    NAME       N\n"
                         "1     alpha      5\n"
-                        "1234  -      12345\n");
+                        "1234  -      12345\n"
+                        "7\n");
     free(s);
     table_free(t);
 }
@@ -705,18 +707,23 @@ Test(cli, table_cuts_long_cells_with_an_ellipsis)
     table_free(t);
 }
 
-Test(cli, table_fits_a_terminal_width_without_cutting_headers)
+Test(cli, table_fits_a_terminal_width_cutting_only_cuttable_columns)
 {
-    table *t = table_new(2, (const char *[]){ "NAME", "DESCRIPTION" });
-    table_add(t, (const char *[]){ "abcdefghijkl", "0123456789012345678" });
-    char *s = render(t, (table_style){ .width = 24 });
-    /* 12 + 2 + 19 = 33 > 24: the widest shrinks first, then both. */
-    cr_assert_str_eq(s, "NAME         DESCRIPTION\n"
-                        "abcdefghij\xe2\x80\xa6  0123456789\xe2\x80\xa6\n");
+    table *t = table_new(3, (const char *[]){ "NAME", "DESCRIPTION", "ID" });
+    table_set_max(t, 0, 100);
+    table_set_max(t, 1, 100);
+    /* ID has no limit: it is never cut. */
+    table_add(t, (const char *[]){ "abcdefghijkl", "0123456789012345678",
+                                   "id-1234" });
+    char *s = render(t, (table_style){ .width = 33 });
+    /* 12 + 2 + 19 + 2 + 7 = 42 > 33: the widest shrinks first, then both. */
+    cr_assert_str_eq(s, "NAME         DESCRIPTION  ID\n"
+                        "abcdefghij\xe2\x80\xa6  0123456789\xe2\x80\xa6  "
+                        "id-1234\n");
     free(s);
     s = render(t, (table_style){ .width = 5 }); /* floors: header widths */
-    cr_assert_str_eq(s, "NAME  DESCRIPTION\n"
-                        "abc\xe2\x80\xa6  0123456789\xe2\x80\xa6\n");
+    cr_assert_str_eq(s, "NAME  DESCRIPTION  ID\n"
+                        "abc\xe2\x80\xa6  0123456789\xe2\x80\xa6  id-1234\n");
     free(s);
     table_free(t);
 }
