@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
@@ -65,6 +66,13 @@ static json_t *load_payload(const cliopt_ctx *ctx, const char *text,
         }
     } else {
         FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+        struct stat st;
+        if (f && f != stdin && fstat(fileno(f), &st) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            fclose(f);
+            f = NULL;
+            errno = EISDIR;
+        }
         if (!f) {
             cliopt_fail(ctx, "--payload-file: cannot open %s: %s", file,
                         strerror(errno));

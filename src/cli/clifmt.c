@@ -40,6 +40,7 @@ char *clifmt_value(const json_t *v)
     char *s;
     if (!v || json_is_null(v)) return xstrdup("-");
     if (json_is_string(v)) return xstrdup(json_string_value(v));
+    if (json_is_array(v) && json_array_size(v) == 0) return xstrdup("-");
     if (json_is_array(v) && (s = join_strings(v))) return s;
     s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     return s ? s : xstrdup("?");

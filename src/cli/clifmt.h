@@ -17,8 +17,8 @@
 
 /*
  * A JSON value as one table cell: strings as they are, numbers and booleans
- * in JSON spelling, null or absent as "-", arrays of strings joined with
- * ", ", other arrays and objects as compact JSON.  The caller frees it.
+ * in JSON spelling, null, absent or an empty array as "-", arrays of
+ * strings joined with ", ", other arrays and objects as compact JSON.  The caller frees it.
  */
 char *clifmt_value(const json_t *v);
 

@@ -299,6 +299,10 @@ Test(cli, payload_file_errors_exit_2)
                      "/nonexistent/p.json"),
                  CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "cannot open /nonexistent/p.json");
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload-file",
+                     "/tmp"),
+                 CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "cannot open /tmp: Is a directory");
     cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload", "{}",
                      "--payload-file", path),
                  CLI_EXIT_USAGE);
@@ -803,13 +807,12 @@ Test(cli, json_values_as_cells)
 {
     json_t *v = json_loads("{\"s\":\"x\",\"n\":5,\"b\":true,\"z\":null,"
                            "\"a\":[\"p\",\"q\"],\"m\":[1,\"p\"],"
-                           "\"o\":{\"k\":1}}",
+                           "\"o\":{\"k\":1},\"e\":[]}",
                            0, NULL);
-    const char *keys[] = { "s", "n", "b", "z", "a", "m", "o", "absent" };
-    const char *want[] = { "x",           "5",     "true",
-                           "-",           "p, q",  "[1,\"p\"]",
-                           "{\"k\":1}",   "-" };
-    for (size_t i = 0; i < 8; i++) {
+    const char *keys[] = { "s", "n", "b", "z", "a", "m", "o", "e", "absent" };
+    const char *want[] = { "x",         "5",    "true",     "-",  "p, q",
+                           "[1,\"p\"]", "{\"k\":1}", "-", "-" };
+    for (size_t i = 0; i < 9; i++) {
         char *cell = clifmt_value(json_object_get(v, keys[i]));
         cr_assert_str_eq(cell, want[i], "key %s", keys[i]);
         free(cell);
