@@ -15,10 +15,10 @@
 /* The exit codes every client command returns (a script's contract). */
 enum cli_exit {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_REJECTED = 1,   /* the server answered 4xx (other than 404) */
-    CLI_EXIT_USAGE = 2,      /* bad flag, number, JSON, or missing key */
+    CLI_EXIT_REJECTED = 1,    /* the server answered 4xx (other than 404) */
+    CLI_EXIT_USAGE = 2,       /* bad flag, number, JSON, or missing key */
     CLI_EXIT_UNREACHABLE = 3, /* no connection, timeout, or a 5xx answer */
-    CLI_EXIT_NOTFOUND = 4,   /* the server answered 404 */
+    CLI_EXIT_NOTFOUND = 4,    /* the server answered 404 */
 };
 
 int cli_job_main(int argc, char **argv);

@@ -5,9 +5,9 @@
  * client, request and print).  `agent show ID --state` makes a second
  * request for the agent's latest persistent state, unless its state_version
  * says it has none yet; "no state yet" (also a 404 there, should the state
- * vanish in between) is shown as such and is not an error.  With --json, `show --state` prints one document
- * {"agent": <agent>, "state": <state or null>}, so a script still reads one
- * JSON value.
+ * vanish in between) is shown as such and is not an error.  With --json,
+ * `show --state` prints one document {"agent": <agent>, "state": <state or
+ * null>}, so a script still reads one JSON value.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +28,15 @@ static const char *status_colour(const char *status)
     return NULL;
 }
 
-enum { COL_ID, COL_NAME, COL_TYPE, COL_STATUS, COL_HEARTBEAT, COL_TYPES,
-       NCOLS };
+enum {
+    COL_ID,
+    COL_NAME,
+    COL_TYPE,
+    COL_STATUS,
+    COL_HEARTBEAT,
+    COL_TYPES,
+    NCOLS
+};
 
 static void print_agents(const json_t *agents)
 {
@@ -44,15 +51,19 @@ static void print_agents(const json_t *agents)
     int64_t now = fs_now(&fs_clock_real);
     size_t i;
     json_t *a;
-    json_array_foreach(agents, i, a) {
+    json_array_foreach(agents, i, a)
+    {
         char beat[CLIFMT_CELL];
         char *types = clifmt_value(json_object_get(a, "job_types"));
         clifmt_age(json_object_get(a, "last_heartbeat"), now, beat,
                    sizeof beat);
         const char *row[NCOLS] = {
-            clifmt_str(a, "id"),     clifmt_str(a, "name"),
-            clifmt_str(a, "type"),   clifmt_str(a, "status"),
-            beat,                    types,
+            clifmt_str(a, "id"),
+            clifmt_str(a, "name"),
+            clifmt_str(a, "type"),
+            clifmt_str(a, "status"),
+            beat,
+            types,
         };
         table_add(t, row);
         free(types);
@@ -63,10 +74,9 @@ static void print_agents(const json_t *agents)
 
 static int agent_list(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = { 0 };
+    cliopt_common common = {0};
     int code;
-    if (!cliopt_parse(ctx, NULL, argc, argv, &common, NULL, &code))
-        return code;
+    if (!cliopt_parse(ctx, NULL, argc, argv, &common, NULL, &code)) return code;
     client *c;
     if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
     json_t *doc;
@@ -96,10 +106,14 @@ static void print_agent(const json_t *agent)
         const char *key;
         bool time;
     } fields[] = {
-        { "id" },         { "name" },
-        { "type" },       { "status" },
-        { "job_types" },  { "created_at", true },
-        { "last_heartbeat", true }, { "state_version" },
+        {"id"},
+        {"name"},
+        {"type"},
+        {"status"},
+        {"job_types"},
+        {"created_at", true},
+        {"last_heartbeat", true},
+        {"state_version"},
     };
     table *t = table_new(2, NULL);
     int64_t now = fs_now(&fs_clock_real);
@@ -107,15 +121,15 @@ static void print_agent(const json_t *agent)
         json_t *v = json_object_get(agent, fields[i].key);
         char *val = clifmt_value(v), age[CLIFMT_CELL];
         if (fields[i].time && json_is_string(v)) {
-            char *with_age = xasprintf("%s (%s)", val,
-                                       clifmt_age(v, now, age, sizeof age));
+            char *with_age =
+                xasprintf("%s (%s)", val, clifmt_age(v, now, age, sizeof age));
             free(val);
             val = with_age;
         }
-        table_add(t, (const char *[]){ fields[i].key, val });
+        table_add(t, (const char *[]){fields[i].key, val});
         free(val);
     }
-    table_print(t, stdout, (table_style){ 0 });
+    table_print(t, stdout, (table_style){0});
     table_free(t);
     json_t *meta = json_object_get(agent, "metadata");
     if (meta && !json_is_null(meta)) {
@@ -135,8 +149,8 @@ static void print_state(const json_t *state)
     char age[CLIFMT_CELL];
     printf("state (version %" JSON_INTEGER_FORMAT, json_integer_value(v));
     if (json_is_string(when))
-        printf(", written %s", clifmt_age(when, fs_now(&fs_clock_real), age,
-                                          sizeof age));
+        printf(", written %s",
+               clifmt_age(when, fs_now(&fs_clock_real), age, sizeof age));
     printf("):\n");
     clifmt_json_block(stdout, json_object_get(state, "state"), 2);
 }
@@ -171,16 +185,15 @@ free_path:
 
 static int agent_show(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = { 0 };
+    cliopt_common common = {0};
     const char *id;
     bool with_state = false;
     const cliopt opts[] = {
-        { "state", CLIOPT_FLAG, &with_state },
-        { NULL },
+        {"state", CLIOPT_FLAG, &with_state},
+        {NULL},
     };
     int code;
-    if (!cliopt_parse(ctx, opts, argc, argv, &common, &id, &code))
-        return code;
+    if (!cliopt_parse(ctx, opts, argc, argv, &common, &id, &code)) return code;
     if (!*id) return cliopt_fail(ctx, "the agent ID is empty");
     client *c;
     if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
@@ -190,8 +203,8 @@ static int agent_show(const cliopt_ctx *ctx, int argc, char **argv)
     code = client_call(c, "GET", path, NULL, &agent);
     if (code != CLI_EXIT_OK) goto free_path;
     /* state_version 0: nothing written yet, no need to ask. */
-    if (with_state && json_integer_value(json_object_get(agent,
-                                                         "state_version")))
+    if (with_state &&
+        json_integer_value(json_object_get(agent, "state_version")))
         code = fetch_state(c, esc, &state);
     if (code != CLI_EXIT_OK) goto free_agent;
     if (common.json && with_state) {
@@ -215,22 +228,23 @@ free_path:
 }
 
 static const cliopt_cmd agent_cmds[] = {
-    { "list", agent_list, "[--json]",
-      "List registered agents with their status (online, stale, offline),\n"
-      "last heartbeat and the job types they accept.\n",
-      NULL },
-    { "show", agent_show, "ID [--state] [--json]",
-      "Show one agent.\n"
-      "\n"
-      "options:\n"
-      "  --state    also show the agent's latest persistent state; with\n"
-      "             --json the output is {\"agent\": ..., \"state\": ...}\n",
-      "ID" },
+    {"list", agent_list, "[--json]",
+     "List registered agents with their status (online, stale, offline),\n"
+     "last heartbeat and the job types they accept.\n",
+     NULL},
+    {"show", agent_show, "ID [--state] [--json]",
+     "Show one agent.\n"
+     "\n"
+     "options:\n"
+     "  --state    also show the agent's latest persistent state; with\n"
+     "             --json the output is {\"agent\": ..., \"state\": ...}\n",
+     "ID"},
 };
 
 int cli_agent_main(int argc, char **argv)
 {
-    return cliopt_dispatch("agent", "List and show the agents registered "
+    return cliopt_dispatch("agent",
+                           "List and show the agents registered "
                            "with a flowstate server.",
                            agent_cmds, sizeof agent_cmds / sizeof *agent_cmds,
                            argc, argv);

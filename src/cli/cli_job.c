@@ -60,8 +60,10 @@ static json_t *load_payload(const cliopt_ctx *ctx, const char *text,
     if (text) {
         v = json_loads(text, JSON_DECODE_ANY, &err);
         if (!v) {
-            cliopt_fail(ctx, "--payload is not valid JSON: %s (at character "
-                        "%d)", err.text, err.position);
+            cliopt_fail(ctx,
+                        "--payload is not valid JSON: %s (at character "
+                        "%d)",
+                        err.text, err.position);
             return NULL;
         }
     } else {
@@ -81,10 +83,11 @@ static json_t *load_payload(const cliopt_ctx *ctx, const char *text,
         v = json_loadf(f, JSON_DECODE_ANY, &err);
         if (f != stdin) fclose(f);
         if (!v) {
-            cliopt_fail(ctx, "--payload-file %s is not valid JSON: %s (line "
-                        "%d, column %d)", strcmp(file, "-") ? file
-                                                             : "(stdin)",
-                        err.text, err.line, err.column);
+            cliopt_fail(ctx,
+                        "--payload-file %s is not valid JSON: %s (line "
+                        "%d, column %d)",
+                        strcmp(file, "-") ? file : "(stdin)", err.text,
+                        err.line, err.column);
             return NULL;
         }
     }
@@ -99,8 +102,7 @@ static json_t *load_payload(const cliopt_ctx *ctx, const char *text,
 
 /* Checks a name-like value (type, target, unique key) against the queue's
  * limit; prints why and returns false when it is unusable. */
-static bool check_name(const cliopt_ctx *ctx, const char *what,
-                       const char *s)
+static bool check_name(const cliopt_ctx *ctx, const char *what, const char *s)
 {
     if (!*s) {
         cliopt_fail(ctx, "%s is empty", what);
@@ -128,8 +130,7 @@ static json_t *enqueue_body(const cliopt_ctx *ctx, const enqueue_args *a)
         cliopt_fail(ctx, "missing --to TARGET_AGENT (an agent type or id)");
         return NULL;
     }
-    if (!check_name(ctx, "TYPE", a->type) ||
-        !check_name(ctx, "--to", a->to) ||
+    if (!check_name(ctx, "TYPE", a->type) || !check_name(ctx, "--to", a->to) ||
         (a->unique_key && !check_name(ctx, "--unique-key", a->unique_key)))
         return NULL;
     if (a->run_at && a->delay.set) {
@@ -138,8 +139,10 @@ static json_t *enqueue_body(const cliopt_ctx *ctx, const enqueue_args *a)
     }
     int64_t run_at = 0;
     if (a->run_at && !fs_time_parse(a->run_at, &run_at)) {
-        cliopt_fail(ctx, "--run-at: '%s' is not an RFC 3339 time "
-                    "(like 2026-11-24T09:30:00Z)", a->run_at);
+        cliopt_fail(ctx,
+                    "--run-at: '%s' is not an RFC 3339 time "
+                    "(like 2026-11-24T09:30:00Z)",
+                    a->run_at);
         return NULL;
     }
     if (a->delay.set) run_at = fs_now(&fs_clock_real) + a->delay.v * 1000;
@@ -179,7 +182,8 @@ static void print_enqueued(const json_t *job, bool existed)
     char age[CLIFMT_CELL];
     if (existed) {
         printf("job %" JSON_INTEGER_FORMAT " already exists with unique key "
-               "'%s': %s\n", id, clifmt_str(job, "unique_key"), state);
+               "'%s': %s\n",
+               id, clifmt_str(job, "unique_key"), state);
         return;
     }
     printf("enqueued job %" JSON_INTEGER_FORMAT " (%s for %s): %s", id,
@@ -193,22 +197,21 @@ static void print_enqueued(const json_t *job, bool existed)
 
 static int job_enqueue(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = { 0 };
-    enqueue_args a = { 0 };
+    cliopt_common common = {0};
+    enqueue_args a = {0};
     const cliopt opts[] = {
-        { "to", CLIOPT_STR, &a.to },
-        { "payload", CLIOPT_STR, &a.payload },
-        { "payload-file", CLIOPT_STR, &a.payload_file },
-        { "priority", CLIOPT_INT, &a.priority, -QUEUE_MAX_PRIORITY,
-          QUEUE_MAX_PRIORITY },
-        { "run-at", CLIOPT_STR, &a.run_at },
-        { "delay", CLIOPT_INT, &a.delay, 0, MAX_DELAY_S },
-        { "max-attempts", CLIOPT_INT, &a.max_attempts, 1,
-          QUEUE_MAX_ATTEMPTS },
-        { "unique-key", CLIOPT_STR, &a.unique_key },
-        { "timeout", CLIOPT_INT, &a.timeout, 1, QUEUE_MAX_LEASE_MS / 1000 },
-        { "parent", CLIOPT_INT, &a.parent, 1, INT64_MAX },
-        { NULL },
+        {"to", CLIOPT_STR, &a.to},
+        {"payload", CLIOPT_STR, &a.payload},
+        {"payload-file", CLIOPT_STR, &a.payload_file},
+        {"priority", CLIOPT_INT, &a.priority, -QUEUE_MAX_PRIORITY,
+         QUEUE_MAX_PRIORITY},
+        {"run-at", CLIOPT_STR, &a.run_at},
+        {"delay", CLIOPT_INT, &a.delay, 0, MAX_DELAY_S},
+        {"max-attempts", CLIOPT_INT, &a.max_attempts, 1, QUEUE_MAX_ATTEMPTS},
+        {"unique-key", CLIOPT_STR, &a.unique_key},
+        {"timeout", CLIOPT_INT, &a.timeout, 1, QUEUE_MAX_LEASE_MS / 1000},
+        {"parent", CLIOPT_INT, &a.parent, 1, INT64_MAX},
+        {NULL},
     };
     int code;
     if (!cliopt_parse(ctx, opts, argc, argv, &common, &a.type, &code))
@@ -251,21 +254,31 @@ static const char *state_colour(const char *state)
     static const struct {
         const char *state, *sgr;
     } colours[] = {
-        { "pending", "33" },   { "scheduled", "34" }, { "running", "36" },
-        { "completed", "32" }, { "failed", "31" },    { "cancelled", "2" },
+        {"pending", "33"},   {"scheduled", "34"}, {"running", "36"},
+        {"completed", "32"}, {"failed", "31"},    {"cancelled", "2"},
     };
     for (size_t i = 0; i < sizeof colours / sizeof *colours; i++)
         if (!strcmp(state, colours[i].state)) return colours[i].sgr;
     return NULL;
 }
 
-enum { COL_ID, COL_STATE, COL_TYPE, COL_TARGET, COL_PRI, COL_TRIES,
-       COL_RUN_AT, COL_UPDATED, COL_ERROR, NCOLS };
+enum {
+    COL_ID,
+    COL_STATE,
+    COL_TYPE,
+    COL_TARGET,
+    COL_PRI,
+    COL_TRIES,
+    COL_RUN_AT,
+    COL_UPDATED,
+    COL_ERROR,
+    NCOLS
+};
 
 static table *jobs_table(void)
 {
     static const char *const headers[NCOLS] = {
-        "ID",    "STATE",  "TYPE",    "TARGET",    "PRI",
+        "ID",    "STATE",  "TYPE",    "TARGET",     "PRI",
         "TRIES", "RUN AT", "UPDATED", "LAST ERROR",
     };
     table *t = table_new(NCOLS, headers);
@@ -284,8 +297,8 @@ static void jobs_table_add(table *t, const json_t *job, int64_t now)
     char *id = clifmt_value(json_object_get(job, "id"));
     char *pri = clifmt_value(json_object_get(job, "priority"));
     char tries[CLIFMT_CELL], run_at[CLIFMT_CELL], updated[CLIFMT_CELL];
-    snprintf(tries, sizeof tries, "%" JSON_INTEGER_FORMAT "/%"
-             JSON_INTEGER_FORMAT,
+    snprintf(tries, sizeof tries,
+             "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
              json_integer_value(json_object_get(job, "attempts")),
              json_integer_value(json_object_get(job, "max_attempts")));
     clifmt_age(json_object_get(job, "run_at"), now, run_at, sizeof run_at);
@@ -293,9 +306,15 @@ static void jobs_table_add(table *t, const json_t *job, int64_t now)
                sizeof updated);
     const char *err = json_string_value(json_object_get(job, "last_error"));
     const char *row[NCOLS] = {
-        id,     clifmt_str(job, "state"), clifmt_str(job, "type"),
-        clifmt_str(job, "target_agent"),  pri,     tries,
-        run_at, updated, err ? err : "",
+        id,
+        clifmt_str(job, "state"),
+        clifmt_str(job, "type"),
+        clifmt_str(job, "target_agent"),
+        pri,
+        tries,
+        run_at,
+        updated,
+        err ? err : "",
     };
     table_add(t, row);
     free(id);
@@ -341,8 +360,8 @@ static int fetch_jobs(client *c, const list_args *a, json_t **doc)
         free(path);
         if (code != CLI_EXIT_OK) break;
         json_t *list = json_object_get(page, "jobs");
-        const char *nc = json_string_value(json_object_get(page,
-                                                           "next_cursor"));
+        const char *nc =
+            json_string_value(json_object_get(page, "next_cursor"));
         if (!json_is_array(list)) {
             fprintf(stderr, "flowstate: the server's answer has no jobs "
                             "list\n");
@@ -387,25 +406,26 @@ static void print_jobs(const json_t *doc)
 
 static int job_list(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = { 0 };
-    list_args a = { 0 };
+    cliopt_common common = {0};
+    list_args a = {0};
     const cliopt opts[] = {
-        { "state", CLIOPT_STR, &a.state },
-        { "type", CLIOPT_STR, &a.type },
-        { "target", CLIOPT_STR, &a.target },
-        { "limit", CLIOPT_INT, &a.limit, 1, MAX_PAGE },
-        { "cursor", CLIOPT_STR, &a.cursor },
-        { "all", CLIOPT_FLAG, &a.all },
-        { NULL },
+        {"state", CLIOPT_STR, &a.state},
+        {"type", CLIOPT_STR, &a.type},
+        {"target", CLIOPT_STR, &a.target},
+        {"limit", CLIOPT_INT, &a.limit, 1, MAX_PAGE},
+        {"cursor", CLIOPT_STR, &a.cursor},
+        {"all", CLIOPT_FLAG, &a.all},
+        {NULL},
     };
     int code;
     job_state st;
-    if (!cliopt_parse(ctx, opts, argc, argv, &common, NULL, &code))
-        return code;
+    if (!cliopt_parse(ctx, opts, argc, argv, &common, NULL, &code)) return code;
     if (a.state && !job_state_parse(a.state, &st))
-        return cliopt_fail(ctx, "--state: '%s' is not one of pending, "
+        return cliopt_fail(ctx,
+                           "--state: '%s' is not one of pending, "
                            "scheduled, running, completed, failed, "
-                           "cancelled", a.state);
+                           "cancelled",
+                           a.state);
     client *c;
     if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
     json_t *doc;
@@ -426,15 +446,23 @@ static const struct {
     const char *key;
     bool time;
 } show_fields[] = {
-    { "id" },          { "type" },
-    { "target_agent" }, { "state" },
-    { "priority" },    { "attempts" },
-    { "max_attempts" }, { "timeout_ms" },
-    { "unique_key" },  { "parent_id" },
-    { "run_at", true }, { "created_at", true },
-    { "updated_at", true }, { "started_at", true },
-    { "finished_at", true }, { "lease_owner" },
-    { "lease_expires_at", true },
+    {"id"},
+    {"type"},
+    {"target_agent"},
+    {"state"},
+    {"priority"},
+    {"attempts"},
+    {"max_attempts"},
+    {"timeout_ms"},
+    {"unique_key"},
+    {"parent_id"},
+    {"run_at", true},
+    {"created_at", true},
+    {"updated_at", true},
+    {"started_at", true},
+    {"finished_at", true},
+    {"lease_owner"},
+    {"lease_expires_at", true},
 };
 
 /* Prints a job in human form: fields, then last_error, payload and result
@@ -447,15 +475,15 @@ static void print_job(const json_t *job)
         json_t *v = json_object_get(job, show_fields[i].key);
         char *val = clifmt_value(v), age[CLIFMT_CELL];
         if (show_fields[i].time && json_is_string(v)) {
-            char *with_age = xasprintf("%s (%s)", val,
-                                       clifmt_age(v, now, age, sizeof age));
+            char *with_age =
+                xasprintf("%s (%s)", val, clifmt_age(v, now, age, sizeof age));
             free(val);
             val = with_age;
         }
-        table_add(t, (const char *[]){ show_fields[i].key, val });
+        table_add(t, (const char *[]){show_fields[i].key, val});
         free(val);
     }
-    table_print(t, stdout, (table_style){ 0 });
+    table_print(t, stdout, (table_style){0});
     table_free(t);
     const char *err = json_string_value(json_object_get(job, "last_error"));
     if (err) {
@@ -473,12 +501,11 @@ static void print_job(const json_t *job)
 
 static int job_show(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = { 0 };
+    cliopt_common common = {0};
     const char *arg;
     int64_t id;
     int code;
-    if (!cliopt_parse(ctx, NULL, argc, argv, &common, &arg, &code))
-        return code;
+    if (!cliopt_parse(ctx, NULL, argc, argv, &common, &arg, &code)) return code;
     if (!parse_id(ctx, arg, &id)) return CLI_EXIT_USAGE;
     client *c;
     if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
@@ -504,12 +531,11 @@ static int job_show(const cliopt_ctx *ctx, int argc, char **argv)
 static int job_action(const cliopt_ctx *ctx, int argc, char **argv,
                       const char *action, const char *done)
 {
-    cliopt_common common = { 0 };
+    cliopt_common common = {0};
     const char *arg;
     int64_t id;
     int code;
-    if (!cliopt_parse(ctx, NULL, argc, argv, &common, &arg, &code))
-        return code;
+    if (!cliopt_parse(ctx, NULL, argc, argv, &common, &arg, &code)) return code;
     if (!parse_id(ctx, arg, &id)) return CLI_EXIT_USAGE;
     client *c;
     if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
@@ -540,48 +566,48 @@ static int job_retry(const cliopt_ctx *ctx, int argc, char **argv)
 }
 
 static const cliopt_cmd job_cmds[] = {
-    { "enqueue", job_enqueue, "TYPE --to TARGET_AGENT [options]",
-      "Enqueue one job of TYPE for TARGET_AGENT (an agent type, or one\n"
-      "agent's id).  Prints the new job's id and state.\n"
-      "\n"
-      "options:\n"
-      "  --to TARGET_AGENT     who may run it (required)\n"
-      "  --payload JSON        the job's input, a JSON object (default {})\n"
-      "  --payload-file F      read the payload from file F, or - for stdin\n"
-      "  --priority N          higher runs first (default 0)\n"
-      "  --run-at TIME         run no earlier than TIME (RFC 3339)\n"
-      "  --delay SECONDS       run no earlier than SECONDS from now\n"
-      "  --max-attempts N      give up after N attempts (default 25)\n"
-      "  --unique-key K        if a job with key K exists, return it instead\n"
-      "  --timeout SECONDS     lease length for each attempt (default 30)\n"
-      "  --parent ID           the parent job (workflows)\n",
-      "TYPE" },
-    { "list", job_list, "[--state S] [--type T] [--target A] [options]",
-      "List jobs, newest first, one page at a time.\n"
-      "\n"
-      "options:\n"
-      "  --state S       pending, scheduled, running, completed, failed or\n"
-      "                  cancelled\n"
-      "  --type T        only jobs of type T\n"
-      "  --target A      only jobs for target agent A\n"
-      "  --limit N       jobs per page (1-1000; the server's default "
-      "otherwise)\n"
-      "  --cursor C      start at the page C from an earlier list\n"
-      "  --all           follow the cursors to the last page\n",
-      NULL },
-    { "show", job_show, "ID [--json]",
-      "Show one job: its fields, last error, payload and result.\n", "ID" },
-    { "cancel", job_cancel, "ID",
-      "Cancel a pending, scheduled or running job.\n", "ID" },
-    { "retry", job_retry, "ID",
-      "Re-queue a failed or cancelled job with its attempts reset.\n",
-      "ID" },
+    {"enqueue", job_enqueue, "TYPE --to TARGET_AGENT [options]",
+     "Enqueue one job of TYPE for TARGET_AGENT (an agent type, or one\n"
+     "agent's id).  Prints the new job's id and state.\n"
+     "\n"
+     "options:\n"
+     "  --to TARGET_AGENT     who may run it (required)\n"
+     "  --payload JSON        the job's input, a JSON object (default {})\n"
+     "  --payload-file F      read the payload from file F, or - for stdin\n"
+     "  --priority N          higher runs first (default 0)\n"
+     "  --run-at TIME         run no earlier than TIME (RFC 3339)\n"
+     "  --delay SECONDS       run no earlier than SECONDS from now\n"
+     "  --max-attempts N      give up after N attempts (default 25)\n"
+     "  --unique-key K        if a job with key K exists, return it instead\n"
+     "  --timeout SECONDS     lease length for each attempt (default 30)\n"
+     "  --parent ID           the parent job (workflows)\n",
+     "TYPE"},
+    {"list", job_list, "[--state S] [--type T] [--target A] [options]",
+     "List jobs, newest first, one page at a time.\n"
+     "\n"
+     "options:\n"
+     "  --state S       pending, scheduled, running, completed, failed or\n"
+     "                  cancelled\n"
+     "  --type T        only jobs of type T\n"
+     "  --target A      only jobs for target agent A\n"
+     "  --limit N       jobs per page (1-1000; the server's default "
+     "otherwise)\n"
+     "  --cursor C      start at the page C from an earlier list\n"
+     "  --all           follow the cursors to the last page\n",
+     NULL},
+    {"show", job_show, "ID [--json]",
+     "Show one job: its fields, last error, payload and result.\n", "ID"},
+    {"cancel", job_cancel, "ID",
+     "Cancel a pending, scheduled or running job.\n", "ID"},
+    {"retry", job_retry, "ID",
+     "Re-queue a failed or cancelled job with its attempts reset.\n", "ID"},
 };
 
 int cli_job_main(int argc, char **argv)
 {
-    return cliopt_dispatch("job", "Enqueue, list, show, cancel and retry "
+    return cliopt_dispatch("job",
+                           "Enqueue, list, show, cancel and retry "
                            "jobs on a flowstate server.",
-                           job_cmds, sizeof job_cmds / sizeof *job_cmds,
-                           argc, argv);
+                           job_cmds, sizeof job_cmds / sizeof *job_cmds, argc,
+                           argv);
 }

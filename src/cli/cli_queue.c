@@ -39,7 +39,8 @@ static void add_counts(table *t, const char *label, const json_t *obj,
     }
     row[NCOLS - 1] = last;
     table_add(t, row);
-    for (size_t i = 0; i < NSTATES; i++) free(counts[i]);
+    for (size_t i = 0; i < NSTATES; i++)
+        free(counts[i]);
 }
 
 static void print_stats(const json_t *doc)
@@ -49,11 +50,13 @@ static void print_stats(const json_t *doc)
         "COMPLETED", "FAILED",  "CANCELLED", "OLDEST PENDING",
     };
     table *t = table_new(NCOLS, headers);
-    for (size_t i = 1; i < NCOLS; i++) table_set_align(t, i, TABLE_RIGHT);
+    for (size_t i = 1; i < NCOLS; i++)
+        table_set_align(t, i, TABLE_RIGHT);
     table_set_max(t, 0, 40);
     size_t i;
     json_t *type;
-    json_array_foreach(json_object_get(doc, "types"), i, type) {
+    json_array_foreach(json_object_get(doc, "types"), i, type)
+    {
         char oldest[CLIFMT_CELL] = "-";
         json_t *age = json_object_get(type, "oldest_pending_age_ms");
         if (json_is_integer(age) && json_integer_value(age) > 0)
@@ -71,22 +74,22 @@ static void print_stats(const json_t *doc)
     table_set_align(ct, 1, TABLE_RIGHT);
     const char *name;
     json_t *v;
-    json_object_foreach(counters, name, v) {
+    json_object_foreach(counters, name, v)
+    {
         char *val = clifmt_value(v);
-        table_add(ct, (const char *[]){ name, val });
+        table_add(ct, (const char *[]){name, val});
         free(val);
     }
     printf("\ncounters since start:\n");
-    table_print(ct, stdout, (table_style){ 0 });
+    table_print(ct, stdout, (table_style){0});
     table_free(ct);
 }
 
 static int queue_stats(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = { 0 };
+    cliopt_common common = {0};
     int code;
-    if (!cliopt_parse(ctx, NULL, argc, argv, &common, NULL, &code))
-        return code;
+    if (!cliopt_parse(ctx, NULL, argc, argv, &common, NULL, &code)) return code;
     client *c;
     if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
     json_t *doc;
@@ -103,16 +106,17 @@ static int queue_stats(const cliopt_ctx *ctx, int argc, char **argv)
 }
 
 static const cliopt_cmd queue_cmds[] = {
-    { "stats", queue_stats, "[--json]",
-      "Show how many jobs are in each state, per job type and in total,\n"
-      "the age of the oldest pending job of each type, and the queue's\n"
-      "counters since the server started.\n",
-      NULL },
+    {"stats", queue_stats, "[--json]",
+     "Show how many jobs are in each state, per job type and in total,\n"
+     "the age of the oldest pending job of each type, and the queue's\n"
+     "counters since the server started.\n",
+     NULL},
 };
 
 int cli_queue_main(int argc, char **argv)
 {
-    return cliopt_dispatch("queue", "Look at the job queue of a flowstate "
+    return cliopt_dispatch("queue",
+                           "Look at the job queue of a flowstate "
                            "server.",
                            queue_cmds, sizeof queue_cmds / sizeof *queue_cmds,
                            argc, argv);

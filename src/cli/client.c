@@ -73,7 +73,8 @@ static char *read_key_file(const char *path)
                 path);
         goto close_file;
     }
-    while (n > 0 && isspace((unsigned char)buf[n - 1])) n--;
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
     if (n == 0) {
         fprintf(stderr, "flowstate: key file %s is empty\n", path);
         goto close_file;
@@ -131,13 +132,14 @@ static char *resolve_url(const client_opts *o)
         return NULL;
     }
     size_t n = strlen(url);
-    while (n > 0 && url[n - 1] == '/') n--;
+    while (n > 0 && url[n - 1] == '/')
+        n--;
     return xstrndup(url, n);
 }
 
 int client_open(client **out, const client_opts *opts)
 {
-    client_opts none = { 0 };
+    client_opts none = {0};
     if (!opts) opts = &none;
     char *url = resolve_url(opts);
     if (!url) return FS_EINVAL;
@@ -188,7 +190,10 @@ void client_close(client *c)
     curl_global_cleanup();
 }
 
-const char *client_url(const client *c) { return c->url; }
+const char *client_url(const client *c)
+{
+    return c->url;
+}
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -229,7 +234,7 @@ int client_request(client *c, const char *method, const char *path,
                    const json_t *body, client_resp *out)
 {
     int rc = FS_EIO;
-    body_buf buf = { 0 };
+    body_buf buf = {0};
     char *json = NULL;
     char *url = xasprintf("%s%s", c->url, path);
     memset(out, 0, sizeof *out);
@@ -340,7 +345,8 @@ char *client_escape(const char *s)
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+            ch == '~') {
             *p++ = (char)ch;
         } else {
             *p++ = '%';
@@ -356,8 +362,8 @@ void client_query_add(char **path, const char *key, const char *value)
 {
     if (!value) return;
     char *v = client_escape(value);
-    char *joined = xasprintf("%s%c%s=%s", *path,
-                             strchr(*path, '?') ? '&' : '?', key, v);
+    char *joined =
+        xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, v);
     free(v);
     free(*path);
     *path = joined;

@@ -25,8 +25,8 @@
 typedef struct client client;
 
 typedef struct client_opts {
-    const char *url;         /* NULL: environment, then the default */
-    const char *key;         /* NULL: see the order above */
+    const char *url; /* NULL: environment, then the default */
+    const char *key; /* NULL: see the order above */
     const char *key_file;
     long connect_timeout_ms; /* 0: 5 s */
     long timeout_ms;         /* whole request; 0: 30 s */

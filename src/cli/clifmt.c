@@ -22,12 +22,14 @@ static char *join_strings(const json_t *arr)
 {
     size_t i, len = 1;
     json_t *item;
-    json_array_foreach(arr, i, item) {
+    json_array_foreach(arr, i, item)
+    {
         if (!json_is_string(item)) return NULL;
         len += json_string_length(item) + 2;
     }
     char *out = xmalloc(len), *p = out;
-    json_array_foreach(arr, i, item) {
+    json_array_foreach(arr, i, item)
+    {
         if (i) p = stpcpy(p, ", ");
         p = stpcpy(p, json_string_value(item));
     }
@@ -59,8 +61,7 @@ void clifmt_span(int64_t ms, char *buf, size_t len)
         snprintf(buf, len, "%" PRId64 "d", s / 86400);
 }
 
-const char *clifmt_age(const json_t *v, int64_t now_ms, char *buf,
-                       size_t len)
+const char *clifmt_age(const json_t *v, int64_t now_ms, char *buf, size_t len)
 {
     const char *s = json_string_value(v);
     int64_t t;

@@ -18,7 +18,8 @@
 /*
  * A JSON value as one table cell: strings as they are, numbers and booleans
  * in JSON spelling, null, absent or an empty array as "-", arrays of
- * strings joined with ", ", other arrays and objects as compact JSON.  The caller frees it.
+ * strings joined with ", ", other arrays and objects as compact JSON.  The
+ * caller frees it.
  */
 char *clifmt_value(const json_t *v);
 
@@ -29,8 +30,7 @@ void clifmt_span(int64_t ms, char *buf, size_t len);
  * An RFC 3339 time v relative to now_ms: "3s ago", "in 5m", "-" when v is
  * null or absent, v itself when it does not parse.  Returns buf.
  */
-const char *clifmt_age(const json_t *v, int64_t now_ms, char *buf,
-                       size_t len);
+const char *clifmt_age(const json_t *v, int64_t now_ms, char *buf, size_t len);
 
 /* The string member key of obj, or "-" when absent, null or not a string.
  * Borrowed from obj. */

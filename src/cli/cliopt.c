@@ -130,8 +130,8 @@ static void take_option(const cliopt *opts, const cliopt *globals, int argc,
     }
     cliopt_num *num = o->out;
     if (!cliopt_int(val, o->min, o->max, &num->v)) {
-        note(err, "--%s: '%s' is not a whole number from %lld to %lld",
-             o->name, val, (long long)o->min, (long long)o->max);
+        note(err, "--%s: '%s' is not a whole number from %lld to %lld", o->name,
+             val, (long long)o->min, (long long)o->max);
         return;
     }
     num->set = true;
@@ -142,14 +142,14 @@ bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
                   int *exit_code)
 {
     const cliopt globals[] = {
-        { "url", CLIOPT_STR, &common->conn.url },
-        { "key", CLIOPT_STR, &common->conn.key },
-        { "key-file", CLIOPT_STR, &common->conn.key_file },
-        { "json", CLIOPT_FLAG, &common->json },
-        { "help", CLIOPT_FLAG, &common->help },
-        { NULL },
+        {"url", CLIOPT_STR, &common->conn.url},
+        {"key", CLIOPT_STR, &common->conn.key},
+        {"key-file", CLIOPT_STR, &common->conn.key_file},
+        {"json", CLIOPT_FLAG, &common->json},
+        {"help", CLIOPT_FLAG, &common->help},
+        {NULL},
     };
-    const cliopt none[] = { { NULL } };
+    const cliopt none[] = {{NULL}};
     const char *argname = ctx->cmd->argname;
     char err[ERRLEN] = "";
     bool options_done = false;
@@ -191,8 +191,10 @@ bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
 static void group_usage(const char *group, const char *summary,
                         const cliopt_cmd *cmds, size_t n, FILE *out)
 {
-    fprintf(out, "usage: flowstate %s <subcommand> [options]\n\n%s\n\n"
-                 "subcommands:\n", group, summary);
+    fprintf(out,
+            "usage: flowstate %s <subcommand> [options]\n\n%s\n\n"
+            "subcommands:\n",
+            group, summary);
     for (size_t i = 0; i < n; i++)
         fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].synopsis);
     fprintf(out, "\n'flowstate %s <subcommand> --help' describes each one.\n",
@@ -215,7 +217,7 @@ int cliopt_dispatch(const char *group, const char *summary,
     }
     for (size_t i = 0; i < n; i++) {
         if (strcmp(name, cmds[i].name)) continue;
-        cliopt_ctx ctx = { group, &cmds[i] };
+        cliopt_ctx ctx = {group, &cmds[i]};
         return cmds[i].run(&ctx, argc - 1, argv + 1);
     }
     if (name[0] == '-')
@@ -224,8 +226,7 @@ int cliopt_dispatch(const char *group, const char *summary,
                 "(flowstate %s <subcommand> %s)\n",
                 group, group, name);
     else
-        fprintf(stderr, "flowstate %s: unknown subcommand '%s'\n", group,
-                name);
+        fprintf(stderr, "flowstate %s: unknown subcommand '%s'\n", group, name);
     fprintf(stderr, "Try 'flowstate %s --help'.\n", group);
     return CLI_EXIT_USAGE;
 }

@@ -58,7 +58,7 @@ typedef struct cliopt_ctx {
 } cliopt_ctx;
 
 struct cliopt_cmd {
-    const char *name;     /* "enqueue" */
+    const char *name; /* "enqueue" */
     int (*run)(const cliopt_ctx *ctx, int argc, char **argv);
     const char *synopsis; /* after "flowstate job enqueue ": "TYPE --to ..." */
     const char *help;     /* description and option lines, ends in '\n' */

@@ -52,16 +52,19 @@ static size_t utf8_len(const unsigned char *s)
     unsigned min;
     unsigned cp;
     if (s[0] < 0x80) return 1;
-    if ((s[0] & 0xe0) == 0xc0) n = 2, min = 0x80, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0) n = 3, min = 0x800, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0) n = 4, min = 0x10000, cp = s[0] & 0x07;
-    else return 0;
+    if ((s[0] & 0xe0) == 0xc0)
+        n = 2, min = 0x80, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        n = 3, min = 0x800, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        n = 4, min = 0x10000, cp = s[0] & 0x07;
+    else
+        return 0;
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
         cp = (cp << 6) | (s[i] & 0x3f);
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
     return n;
 }
 
@@ -107,7 +110,8 @@ static size_t prefix_bytes(const char *s, size_t n)
     size_t i = 0;
     while (s[i] && n > 0) {
         i++;
-        while (((unsigned char)s[i] & 0xc0) == 0x80) i++;
+        while (((unsigned char)s[i] & 0xc0) == 0x80)
+            i++;
         n--;
     }
     return i;
@@ -130,10 +134,12 @@ void table_free(table *t)
     if (!t) return;
     for (size_t r = 0; r < t->nrows; r++) {
         if (!t->rows[r]) continue;
-        for (size_t i = 0; i < t->ncols; i++) free(t->rows[r][i]);
+        for (size_t i = 0; i < t->ncols; i++)
+            free(t->rows[r][i]);
         free(t->rows[r]);
     }
-    for (size_t i = 0; i < t->ncols; i++) free(t->cols[i].header);
+    for (size_t i = 0; i < t->ncols; i++)
+        free(t->cols[i].header);
     free(t->rows);
     free(t->cols);
     free(t);
@@ -174,9 +180,15 @@ void table_add(table *t, const char *const *cells)
     push_row(t, row);
 }
 
-void table_add_rule(table *t) { push_row(t, NULL); }
+void table_add_rule(table *t)
+{
+    push_row(t, NULL);
+}
 
-size_t table_rows(const table *t) { return t->nrows; }
+size_t table_rows(const table *t)
+{
+    return t->nrows;
+}
 
 /* Fills widths[] per the three steps in the design comment. */
 static void measure(const table *t, size_t total, size_t *widths)
@@ -194,7 +206,8 @@ static void measure(const table *t, size_t total, size_t *widths)
     if (!total) return;
     for (;;) {
         size_t sum = SEP_WIDTH * (t->ncols - 1);
-        for (size_t i = 0; i < t->ncols; i++) sum += widths[i];
+        for (size_t i = 0; i < t->ncols; i++)
+            sum += widths[i];
         if (sum <= total) return;
         /* Narrow the widest column that is still wider than its floor. */
         size_t pick = t->ncols;
@@ -202,8 +215,8 @@ static void measure(const table *t, size_t total, size_t *widths)
             size_t floor = table_text_width(t->cols[i].header);
             if (floor < 4) floor = 4;
             if (!t->cols[i].max) continue; /* not declared cuttable */
-            if (widths[i] > floor && (pick == t->ncols ||
-                                      widths[i] > widths[pick]))
+            if (widths[i] > floor &&
+                (pick == t->ncols || widths[i] > widths[pick]))
                 pick = i;
         }
         if (pick == t->ncols) return;
@@ -213,12 +226,13 @@ static void measure(const table *t, size_t total, size_t *widths)
 
 static void pad(FILE *out, size_t n)
 {
-    while (n--) fputc(' ', out);
+    while (n--)
+        fputc(' ', out);
 }
 
 /* Prints one cell into a column of width w; last: no trailing pad. */
-static void print_cell(FILE *out, const char *cell, size_t w,
-                       table_align align, const char *sgr, bool last)
+static void print_cell(FILE *out, const char *cell, size_t w, table_align align,
+                       const char *sgr, bool last)
 {
     size_t cw = table_text_width(cell), shown = cw, bytes = strlen(cell);
     bool cut = cw > w;
@@ -251,11 +265,13 @@ void table_print(const table *t, FILE *out, table_style style)
         /* Empty cells at the end of a row print nothing: no trailing
          * blanks. */
         size_t n = t->ncols;
-        while (row && n > 1 && !row[n - 1][0]) n--;
+        while (row && n > 1 && !row[n - 1][0])
+            n--;
         for (size_t i = 0; i < n; i++) {
             if (i) fputs(SEP, out);
             if (!row) {
-                for (size_t k = 0; k < widths[i]; k++) fputc('-', out);
+                for (size_t k = 0; k < widths[i]; k++)
+                    fputc('-', out);
                 continue;
             }
             const char *sgr = NULL;
@@ -271,7 +287,7 @@ void table_print(const table *t, FILE *out, table_style style)
 
 table_style table_style_for(FILE *out)
 {
-    table_style s = { false, 0 };
+    table_style s = {false, 0};
     int fd = fileno(out);
     if (fd < 0 || !isatty(fd)) return s;
     const char *term = getenv("TERM");

@@ -86,10 +86,11 @@ static void capture_end(void)
 static int run(char **argv)
 {
     int argc = 0;
-    while (argv[argc]) argc++;
-    int (*mains[])(int, char **) = { cli_job_main, cli_agent_main,
-                                     cli_queue_main };
-    const char *names[] = { "job", "agent", "queue" };
+    while (argv[argc])
+        argc++;
+    int (*mains[])(int, char **) = {cli_job_main, cli_agent_main,
+                                    cli_queue_main};
+    const char *names[] = {"job", "agent", "queue"};
     int code = -1;
     capture_begin();
     for (size_t i = 0; i < 3; i++)
@@ -98,10 +99,10 @@ static int run(char **argv)
     return code;
 }
 
-#define RUN(...) run((char *[]){ __VA_ARGS__, NULL })
+#define RUN(...) run((char *[]){__VA_ARGS__, NULL})
 
-#define assert_has(text, needle)                                            \
-    cr_assert(strstr((text), (needle)), "expected \"%s\" in:\n%s", (needle), \
+#define assert_has(text, needle)                                               \
+    cr_assert(strstr((text), (needle)), "expected \"%s\" in:\n%s", (needle),   \
               (text))
 
 static void setup(void)
@@ -159,12 +160,11 @@ Test(cli, bad_number_exits_2)
                              "to 1000");
     cr_assert_eq(RUN("job", "list", "--limit=0"), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--limit: '0'");
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--priority",
-                     "99999999999"),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(
+        RUN("job", "enqueue", "t", "--to", "a", "--priority", "99999999999"),
+        CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--priority");
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--max-attempts",
-                     "0"),
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--max-attempts", "0"),
                  CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--max-attempts");
 }
@@ -183,8 +183,7 @@ Test(cli, missing_values_and_arguments_exit_2)
 {
     cr_assert_eq(RUN("job", "enqueue", "t", "--to"), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--to needs a value");
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "--json"),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "--json"), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--to needs a value");
     cr_assert_eq(RUN("job", "enqueue", "--to", "a"), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "missing TYPE");
@@ -216,23 +215,23 @@ Test(cli, bad_ids_and_states_exit_2)
 Test(cli, help_on_every_command_exits_0)
 {
     static const char *const cmds[][2] = {
-        { "job", "enqueue" }, { "job", "list" },   { "job", "show" },
-        { "job", "cancel" },  { "job", "retry" },  { "agent", "list" },
-        { "agent", "show" },  { "queue", "stats" },
+        {"job", "enqueue"}, {"job", "list"},    {"job", "show"},
+        {"job", "cancel"},  {"job", "retry"},   {"agent", "list"},
+        {"agent", "show"},  {"queue", "stats"},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         char want[64];
         snprintf(want, sizeof want, "usage: flowstate %s %s", cmds[i][0],
                  cmds[i][1]);
-        cr_assert_eq(RUN((char *)cmds[i][0], (char *)cmds[i][1], "--help"),
-                     0, "%s %s --help", cmds[i][0], cmds[i][1]);
+        cr_assert_eq(RUN((char *)cmds[i][0], (char *)cmds[i][1], "--help"), 0,
+                     "%s %s --help", cmds[i][0], cmds[i][1]);
         assert_has(CAP.out_text, want);
         assert_has(CAP.out_text, "--key-file FILE");
         assert_has(CAP.out_text, "exit codes:");
         cr_assert_str_empty(CAP.err_text);
         cr_assert_eq(RUN((char *)cmds[i][0], (char *)cmds[i][1], "-h"), 0);
     }
-    const char *groups[] = { "job", "agent", "queue" };
+    const char *groups[] = {"job", "agent", "queue"};
     for (size_t i = 0; i < 3; i++) {
         cr_assert_eq(RUN((char *)groups[i], "--help"), 0);
         assert_has(CAP.out_text, "subcommands:");
@@ -241,8 +240,7 @@ Test(cli, help_on_every_command_exits_0)
 
 Test(cli, help_wins_over_other_mistakes)
 {
-    cr_assert_eq(RUN("job", "enqueue", "--bogus", "--limit", "x", "--help"),
-                 0);
+    cr_assert_eq(RUN("job", "enqueue", "--bogus", "--limit", "x", "--help"), 0);
     assert_has(CAP.out_text, "usage: flowstate job enqueue TYPE --to");
     cr_assert_str_empty(CAP.err_text);
 }
@@ -263,19 +261,18 @@ Test(cli, group_without_or_with_unknown_subcommand_exits_2)
 Test(cli, bad_payload_json_exits_2_before_any_request)
 {
     /* No key and no server: only local validation can produce this. */
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload",
-                     "{\"a\":"),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(
+        RUN("job", "enqueue", "t", "--to", "a", "--payload", "{\"a\":"),
+        CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--payload is not valid JSON");
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload",
-                     "{} trailing"),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(
+        RUN("job", "enqueue", "t", "--to", "a", "--payload", "{} trailing"),
+        CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--payload is not valid JSON");
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload",
-                     "{'single':1}"),
-                 CLI_EXIT_USAGE);
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload",
-                     "[1, 2]"),
+    cr_assert_eq(
+        RUN("job", "enqueue", "t", "--to", "a", "--payload", "{'single':1}"),
+        CLI_EXIT_USAGE);
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload", "[1, 2]"),
                  CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--payload must be a JSON object");
     cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload", "42"),
@@ -290,18 +287,18 @@ Test(cli, payload_file_errors_exit_2)
     cr_assert(fd >= 0);
     cr_assert_eq(write(fd, "[1, 2,", 6), 6);
     close(fd);
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload-file",
-                     path),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(
+        RUN("job", "enqueue", "t", "--to", "a", "--payload-file", path),
+        CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "is not valid JSON");
     assert_has(CAP.err_text, path);
     cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload-file",
                      "/nonexistent/p.json"),
                  CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "cannot open /nonexistent/p.json");
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload-file",
-                     "/tmp"),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(
+        RUN("job", "enqueue", "t", "--to", "a", "--payload-file", "/tmp"),
+        CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "cannot open /tmp: Is a directory");
     cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload", "{}",
                      "--payload-file", path),
@@ -317,8 +314,7 @@ Test(cli, payload_from_stdin_is_validated)
     cr_assert_eq(write(fd, "nope", 4), 4);
     close(fd);
     cr_assert(freopen(path, "r", stdin));
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload-file",
-                     "-"),
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--payload-file", "-"),
                  CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--payload-file (stdin) is not valid JSON");
     unlink(path);
@@ -326,9 +322,9 @@ Test(cli, payload_from_stdin_is_validated)
 
 Test(cli, bad_times_and_names_exit_2)
 {
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--run-at",
-                     "tomorrow"),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(
+        RUN("job", "enqueue", "t", "--to", "a", "--run-at", "tomorrow"),
+        CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--run-at: 'tomorrow' is not an RFC 3339 time");
     cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--run-at",
                      "2030-01-01T00:00:00Z", "--delay", "5"),
@@ -339,8 +335,7 @@ Test(cli, bad_times_and_names_exit_2)
     char long_name[300];
     memset(long_name, 'x', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", long_name),
-                 CLI_EXIT_USAGE);
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", long_name), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "--to is longer than 200 bytes");
 }
 
@@ -381,9 +376,9 @@ Test(cli, url_without_scheme_exits_2)
 Test(cli, unreachable_server_exits_3)
 {
     /* Nothing listens on loopback port 1: connection refused at once. */
-    cr_assert_eq(RUN("job", "list", "--key", "k", "--url",
-                     "http://127.0.0.1:1/"),
-                 CLI_EXIT_UNREACHABLE);
+    cr_assert_eq(
+        RUN("job", "list", "--key", "k", "--url", "http://127.0.0.1:1/"),
+        CLI_EXIT_UNREACHABLE);
     assert_has(CAP.err_text, "cannot reach flowstate at http://127.0.0.1:1:");
     assert_has(CAP.err_text, "is `flowstate serve` running?");
     setenv("FLOWSTATE_URL", "http://127.0.0.1:1", 1);
@@ -432,7 +427,8 @@ static void *responder_run(void *arg)
         read_request(c, r->requests[i], sizeof r->requests[i]);
         if (!r->answers[i]) {
             char b; /* say nothing until the client gives up and closes */
-            while (read(c, &b, 1) > 0) {}
+            while (read(c, &b, 1) > 0) {
+            }
         } else {
             ssize_t w = write(c, r->answers[i], strlen(r->answers[i]));
             (void)w;
@@ -458,8 +454,8 @@ static responder RESP;
  * FLOWSTATE_URL to it. */
 static void responder_start(size_t n, char **answers)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof sa;
     RESP.fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert(RESP.fd >= 0);
@@ -468,19 +464,20 @@ static void responder_start(size_t n, char **answers)
     getsockname(RESP.fd, (struct sockaddr *)&sa, &sl);
     RESP.port = ntohs(sa.sin_port);
     RESP.n = n;
-    for (size_t i = 0; i < n; i++) RESP.answers[i] = answers[i];
+    for (size_t i = 0; i < n; i++)
+        RESP.answers[i] = answers[i];
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", RESP.port);
     setenv("FLOWSTATE_URL", url, 1);
-    cr_assert_eq(pthread_create(&RESP.thread, NULL, responder_run, &RESP),
-                 0);
+    cr_assert_eq(pthread_create(&RESP.thread, NULL, responder_run, &RESP), 0);
 }
 
 static void responder_stop(void)
 {
     pthread_join(RESP.thread, NULL);
     close(RESP.fd);
-    for (size_t i = 0; i < RESP.n; i++) free((char *)RESP.answers[i]);
+    for (size_t i = 0; i < RESP.n; i++)
+        free((char *)RESP.answers[i]);
 }
 
 Test(cli, key_file_is_trimmed_and_sent_as_bearer)
@@ -489,7 +486,7 @@ Test(cli, key_file_is_trimmed_and_sent_as_bearer)
     int fd = mkstemp(path);
     cr_assert_eq(write(fd, "fs_admin_123\r\n\n", 15), 15);
     close(fd);
-    responder_start(1, (char *[]){ answer(200, "{\"status\":\"ok\"}") });
+    responder_start(1, (char *[]){answer(200, "{\"status\":\"ok\"}")});
     cr_assert_eq(RUN("job", "show", "7", "--key-file", path, "--json"), 0);
     responder_stop();
     assert_has(RESP.requests[0], "GET /v1/jobs/7 HTTP/1.1\r\n");
@@ -501,7 +498,7 @@ Test(cli, key_file_is_trimmed_and_sent_as_bearer)
 Test(cli, key_flag_beats_environment)
 {
     setenv("FLOWSTATE_API_KEY", "from-env", 1);
-    responder_start(1, (char *[]){ answer(200, "{\"agents\":[]}") });
+    responder_start(1, (char *[]){answer(200, "{\"agents\":[]}")});
     cr_assert_eq(RUN("agent", "list", "--key", "from-flag"), 0);
     responder_stop();
     assert_has(RESP.requests[0], "Authorization: Bearer from-flag\r\n");
@@ -512,8 +509,8 @@ Test(cli, server_error_is_printed_with_status_and_code)
 {
     setenv("FLOWSTATE_API_KEY", "k", 1);
     responder_start(
-        1, (char *[]){ answer(409, "{\"error\":{\"code\":\"state\",\"message\":"
-                                   "\"job 5 is completed\"}}") });
+        1, (char *[]){answer(409, "{\"error\":{\"code\":\"state\",\"message\":"
+                                  "\"job 5 is completed\"}}")});
     cr_assert_eq(RUN("job", "cancel", "5"), CLI_EXIT_REJECTED);
     responder_stop();
     assert_has(RESP.requests[0], "POST /v1/jobs/5/cancel HTTP/1.1\r\n");
@@ -525,11 +522,13 @@ Test(cli, server_error_is_printed_with_status_and_code)
 Test(cli, not_found_exits_4_and_5xx_exits_3)
 {
     setenv("FLOWSTATE_API_KEY", "k", 1);
-    responder_start(2, (char *[]){
-        answer(404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no job "
-                    "9\"}}"),
-        answer(503, "shutting down"),
-    });
+    responder_start(
+        2, (char *[]){
+               answer(404,
+                      "{\"error\":{\"code\":\"not_found\",\"message\":\"no job "
+                      "9\"}}"),
+               answer(503, "shutting down"),
+           });
     cr_assert_eq(RUN("job", "show", "9"), CLI_EXIT_NOTFOUND);
     assert_has(CAP.err_text, "flowstate: no job 9 (HTTP 404 not_found)");
     cr_assert_eq(RUN("job", "show", "9"), CLI_EXIT_UNREACHABLE);
@@ -541,14 +540,15 @@ Test(cli, not_found_exits_4_and_5xx_exits_3)
 Test(cli, enqueue_sends_the_body_it_was_given)
 {
     setenv("FLOWSTATE_API_KEY", "k", 1);
-    responder_start(1, (char *[]){ answer(
-        201, "{\"id\":12,\"type\":\"email.send\",\"target_agent\":\"mailer\","
-             "\"state\":\"pending\"}") });
+    responder_start(
+        1, (char *[]){answer(
+               201,
+               "{\"id\":12,\"type\":\"email.send\",\"target_agent\":\"mailer\","
+               "\"state\":\"pending\"}")});
     cr_assert_eq(RUN("job", "enqueue", "email.send", "--to", "mailer",
                      "--payload", "{\"to\": \"a@b.c\"}", "--priority", "5",
-                     "--max-attempts", "3", "--unique-key", "u1",
-                     "--timeout", "60", "--run-at",
-                     "2030-01-02T03:04:05+01:00"),
+                     "--max-attempts", "3", "--unique-key", "u1", "--timeout",
+                     "60", "--run-at", "2030-01-02T03:04:05+01:00"),
                  0);
     responder_stop();
     const char *req = RESP.requests[0];
@@ -568,10 +568,10 @@ Test(cli, enqueue_sends_the_body_it_was_given)
 Test(cli, enqueue_of_an_existing_unique_key_says_so)
 {
     setenv("FLOWSTATE_API_KEY", "k", 1);
-    responder_start(1, (char *[]){ answer(
-        200, "{\"id\":3,\"unique_key\":\"u1\",\"state\":\"running\"}") });
-    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--unique-key",
-                     "u1"),
+    responder_start(
+        1, (char *[]){answer(
+               200, "{\"id\":3,\"unique_key\":\"u1\",\"state\":\"running\"}")});
+    cr_assert_eq(RUN("job", "enqueue", "t", "--to", "a", "--unique-key", "u1"),
                  0);
     responder_stop();
     cr_assert_str_eq(CAP.out_text,
@@ -581,10 +581,11 @@ Test(cli, enqueue_of_an_existing_unique_key_says_so)
 Test(cli, list_all_follows_cursors_into_one_document)
 {
     setenv("FLOWSTATE_API_KEY", "k", 1);
-    responder_start(2, (char *[]){
-        answer(200, "{\"jobs\":[{\"id\":2}],\"next_cursor\":\"c 1\"}"),
-        answer(200, "{\"jobs\":[{\"id\":1}],\"next_cursor\":null}"),
-    });
+    responder_start(
+        2, (char *[]){
+               answer(200, "{\"jobs\":[{\"id\":2}],\"next_cursor\":\"c 1\"}"),
+               answer(200, "{\"jobs\":[{\"id\":1}],\"next_cursor\":null}"),
+           });
     cr_assert_eq(RUN("job", "list", "--all", "--json", "--state", "failed",
                      "--type", "a&b", "--limit", "1"),
                  0);
@@ -603,11 +604,14 @@ Test(cli, list_all_follows_cursors_into_one_document)
 Test(cli, list_without_all_points_at_the_next_page)
 {
     setenv("FLOWSTATE_API_KEY", "k", 1);
-    responder_start(1, (char *[]){ answer(
-        200, "{\"jobs\":[{\"id\":2,\"state\":\"failed\",\"type\":\"t\","
-             "\"target_agent\":\"a\",\"priority\":0,\"attempts\":3,"
-             "\"max_attempts\":3,\"run_at\":null,\"updated_at\":null,"
-             "\"last_error\":\"boom\\nat line 2\"}],\"next_cursor\":\"c1\"}") });
+    responder_start(
+        1,
+        (char *[]){answer(
+            200,
+            "{\"jobs\":[{\"id\":2,\"state\":\"failed\",\"type\":\"t\","
+            "\"target_agent\":\"a\",\"priority\":0,\"attempts\":3,"
+            "\"max_attempts\":3,\"run_at\":null,\"updated_at\":null,"
+            "\"last_error\":\"boom\\nat line 2\"}],\"next_cursor\":\"c1\"}")});
     cr_assert_eq(RUN("job", "list"), 0);
     responder_stop();
     cr_assert_str_eq(CAP.out_text,
@@ -620,9 +624,9 @@ Test(cli, list_without_all_points_at_the_next_page)
 
 Test(cli, a_silent_server_times_out)
 {
-    responder_start(1, (char *[]){ NULL });
+    responder_start(1, (char *[]){NULL});
     client *c;
-    client_opts o = { .key = "k", .timeout_ms = 300 };
+    client_opts o = {.key = "k", .timeout_ms = 300};
     cr_assert_eq(client_open(&c, &o), 0);
     client_resp r;
     capture_begin();
@@ -679,12 +683,12 @@ static char *render(const table *t, table_style style)
 
 Test(cli, table_widths_come_from_the_content)
 {
-    table *t = table_new(3, (const char *[]){ "ID", "NAME", "N" });
+    table *t = table_new(3, (const char *[]){"ID", "NAME", "N"});
     table_set_align(t, 2, TABLE_RIGHT);
-    table_add(t, (const char *[]){ "1", "alpha", "5" });
-    table_add(t, (const char *[]){ "1234", NULL, "12345" });
-    table_add(t, (const char *[]){ "7", "", "" });
-    char *s = render(t, (table_style){ 0 });
+    table_add(t, (const char *[]){"1", "alpha", "5"});
+    table_add(t, (const char *[]){"1234", NULL, "12345"});
+    table_add(t, (const char *[]){"7", "", ""});
+    char *s = render(t, (table_style){0});
     cr_assert_str_eq(s, "ID    NAME       N\n"
                         "1     alpha      5\n"
                         "1234  -      12345\n"
@@ -695,13 +699,13 @@ Test(cli, table_widths_come_from_the_content)
 
 Test(cli, table_cuts_long_cells_with_an_ellipsis)
 {
-    table *t = table_new(2, (const char *[]){ "K", "VALUE" });
+    table *t = table_new(2, (const char *[]){"K", "VALUE"});
     table_set_max(t, 1, 8);
-    table_add(t, (const char *[]){ "a", "short" });
-    table_add(t, (const char *[]){ "b", "exactly8" });
-    table_add(t, (const char *[]){ "c", "much longer than eight" });
-    table_add(t, (const char *[]){ "d", "ééééééééé" }); /* 9 code points */
-    char *s = render(t, (table_style){ 0 });
+    table_add(t, (const char *[]){"a", "short"});
+    table_add(t, (const char *[]){"b", "exactly8"});
+    table_add(t, (const char *[]){"c", "much longer than eight"});
+    table_add(t, (const char *[]){"d", "ééééééééé"}); /* 9 code points */
+    char *s = render(t, (table_style){0});
     cr_assert_str_eq(s, "K  VALUE\n"
                         "a  short\n"
                         "b  exactly8\n"
@@ -713,19 +717,19 @@ Test(cli, table_cuts_long_cells_with_an_ellipsis)
 
 Test(cli, table_fits_a_terminal_width_cutting_only_cuttable_columns)
 {
-    table *t = table_new(3, (const char *[]){ "NAME", "DESCRIPTION", "ID" });
+    table *t = table_new(3, (const char *[]){"NAME", "DESCRIPTION", "ID"});
     table_set_max(t, 0, 100);
     table_set_max(t, 1, 100);
     /* ID has no limit: it is never cut. */
-    table_add(t, (const char *[]){ "abcdefghijkl", "0123456789012345678",
-                                   "id-1234" });
-    char *s = render(t, (table_style){ .width = 33 });
+    table_add(
+        t, (const char *[]){"abcdefghijkl", "0123456789012345678", "id-1234"});
+    char *s = render(t, (table_style){.width = 33});
     /* 12 + 2 + 19 + 2 + 7 = 42 > 33: the widest shrinks first, then both. */
     cr_assert_str_eq(s, "NAME         DESCRIPTION  ID\n"
                         "abcdefghij\xe2\x80\xa6  0123456789\xe2\x80\xa6  "
                         "id-1234\n");
     free(s);
-    s = render(t, (table_style){ .width = 5 }); /* floors: header widths */
+    s = render(t, (table_style){.width = 5}); /* floors: header widths */
     cr_assert_str_eq(s, "NAME  DESCRIPTION  ID\n"
                         "abc\xe2\x80\xa6  0123456789\xe2\x80\xa6  id-1234\n");
     free(s);
@@ -735,9 +739,10 @@ Test(cli, table_fits_a_terminal_width_cutting_only_cuttable_columns)
 Test(cli, table_cells_stay_on_one_line)
 {
     table *t = table_new(2, NULL);
-    table_add(t, (const char *[]){ "ctl", "a\nb\tc\x7f" "d" });
-    table_add(t, (const char *[]){ "bad", "x\xff\xc3y" });
-    char *s = render(t, (table_style){ 0 });
+    table_add(t, (const char *[]){"ctl", "a\nb\tc\x7f"
+                                         "d"});
+    table_add(t, (const char *[]){"bad", "x\xff\xc3y"});
+    char *s = render(t, (table_style){0});
     cr_assert_str_eq(s, "ctl  a b c d\n"
                         "bad  x??y\n");
     free(s);
@@ -746,17 +751,17 @@ Test(cli, table_cells_stay_on_one_line)
 
 Test(cli, table_rule_and_colour)
 {
-    table *t = table_new(2, (const char *[]){ "A", "B" });
-    table_add(t, (const char *[]){ "x", "1" });
+    table *t = table_new(2, (const char *[]){"A", "B"});
+    table_add(t, (const char *[]){"x", "1"});
     table_add_rule(t);
-    table_add(t, (const char *[]){ "total", "1" });
-    char *s = render(t, (table_style){ 0 });
+    table_add(t, (const char *[]){"total", "1"});
+    char *s = render(t, (table_style){0});
     cr_assert_str_eq(s, "A      B\n"
                         "x      1\n"
                         "-----  -\n"
                         "total  1\n");
     free(s);
-    s = render(t, (table_style){ .colour = true });
+    s = render(t, (table_style){.colour = true});
     assert_has(s, "\033[1mA\033[0m      \033[1mB\033[0m\n");
     free(s);
     table_free(t);
@@ -809,9 +814,9 @@ Test(cli, json_values_as_cells)
                            "\"a\":[\"p\",\"q\"],\"m\":[1,\"p\"],"
                            "\"o\":{\"k\":1},\"e\":[]}",
                            0, NULL);
-    const char *keys[] = { "s", "n", "b", "z", "a", "m", "o", "e", "absent" };
-    const char *want[] = { "x",         "5",    "true",     "-",  "p, q",
-                           "[1,\"p\"]", "{\"k\":1}", "-", "-" };
+    const char *keys[] = {"s", "n", "b", "z", "a", "m", "o", "e", "absent"};
+    const char *want[] = {"x",         "5",         "true", "-", "p, q",
+                          "[1,\"p\"]", "{\"k\":1}", "-",    "-"};
     for (size_t i = 0; i < 9; i++) {
         char *cell = clifmt_value(json_object_get(v, keys[i]));
         cr_assert_str_eq(cell, want[i], "key %s", keys[i]);
