@@ -10,7 +10,9 @@
  *
  * Long-polls hold a connection thread each, so at most max_longpolls
  * (server config) may wait at once; past that a lease with wait_ms > 0
- * gets 429 "rate_limited" and should retry after a moment.
+ * gets 429 "rate_limited" and should retry after a moment.  A long-poll
+ * in flight when shutdown begins ends like one whose wait ran out: 200
+ * with an empty list (graceful shutdown finishes in-flight requests).
  */
 #include "http/api.h"
 
@@ -120,6 +122,14 @@ static void do_lease(http_req *req, http_resp *resp, const queue_lease_req *r)
     }
     int rc = queue_lease(req->app->q, r, &jobs, &n);
     if (waiting) http_longpoll_leave(req->app->http);
+    if (rc == FS_ESHUTDOWN) {
+        /* In flight when shutdown began (later requests get 503 before
+         * reaching here): finish it like a wait that ran out. */
+        fs_jobs_free(jobs, n);
+        jobs = NULL;
+        n = 0;
+        rc = 0;
+    }
     if (rc) {
         http_resp_fail(resp, req, rc, "lease");
         return;
