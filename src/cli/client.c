@@ -190,11 +190,6 @@ void client_close(client *c)
     curl_global_cleanup();
 }
 
-const char *client_url(const client *c)
-{
-    return c->url;
-}
-
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     body_buf *b = ud;

@@ -41,15 +41,13 @@ typedef struct client_resp {
 
 /*
  * Resolves the settings and prepares a connection (nothing is sent yet).
- * Returns 0 and OUT: *out, or FS_EINVAL after printing why to stderr: a URL
+ * Returns 0 and OUT: *out, or after printing why to stderr FS_EINVAL (a URL
  * without http:// or https://, no key anywhere, an unreadable or empty key
- * file.  Close with client_close().
+ * file, a key with blanks) or FS_EIO (libcurl would not start).  Either way
+ * the problem is local: commands exit 2.  Close with client_close().
  */
 int client_open(client **out, const client_opts *opts);
 void client_close(client *c);
-
-/* The server URL in use, without a trailing slash; lives as long as c. */
-const char *client_url(const client *c);
 
 /*
  * Sends METHOD URL+path (path starts with "/", query already escaped) with
