@@ -297,7 +297,8 @@ static const http_route *route_find(const http_server *s, const char *method,
 
 /* --- The request life ------------------------------------------------------ */
 
-/* A log-safe copy of a (decoded) path: printable ASCII, at most 160 bytes. */
+/* A log-safe copy of a client string (decoded path, method): printable
+ * ASCII only, cut to fit cap (and at most 160 bytes) with a '~' mark. */
 static void safe_path(const char *in, char *out, size_t cap)
 {
     size_t i = 0;
@@ -404,10 +405,11 @@ static enum MHD_Result send_resp(http_server *s, struct MHD_Connection *c,
     fs_hist_observe(&s->duration, secs);
     if (status > 0 && status < MAX_STATUS)
         atomic_fetch_add_explicit(&s->codes[status], 1, memory_order_relaxed);
-    char path[168];
+    char path[168], meth[24];
     safe_path(url, path, sizeof path);
+    safe_path(method, meth, sizeof meth);
     log_event(status >= 500 ? LOG_WARN : LOG_INFO, x->id, 0,
-              "%s %s %d %zuB %.1fms", method, path, status, len, secs * 1e3);
+              "%s %s %d %zuB %.1fms", meth, path, status, len, secs * 1e3);
     return ok;
 }
 

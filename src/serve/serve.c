@@ -43,7 +43,8 @@ typedef struct serve_opts {
     log_level level;
     size_t body_limit;
     unsigned max_long_polls;
-    int64_t lease_default_ms, retention_ms;
+    int64_t lease_default_ms;
+    int64_t retention_ms; /* -1 = the queue's default */
 } serve_opts;
 
 static void usage(FILE *out)
@@ -66,7 +67,8 @@ static void usage(FILE *out)
         "                       flowstate.key beside the database)\n"
         "  --body-limit BYTES   largest request body (1048576)\n"
         "  --lease-default SECONDS  lease of jobs without timeout_ms (30)\n"
-        "  --retention HOURS    keep completed/cancelled jobs (168)\n"
+        "  --retention HOURS    keep completed/cancelled jobs (168; 0 = prune\n"
+        "                       at the next tick)\n"
         "  --max-long-polls N   leases waiting at once; more get 429 (512)\n"
         "  --help               this text\n"
         "\n"
@@ -164,7 +166,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         .db = env_db && *env_db ? env_db : "./flowstate.db",
         .host = "127.0.0.1", .port = 8080, .level = LOG_INFO,
         .key_file = env_key_file && *env_key_file ? env_key_file : NULL,
-        .body_limit = 1 << 20,
+        .body_limit = 1 << 20, .retention_ms = -1,
     };
     optind = 1;
     int c, idx = 0;
@@ -262,7 +264,7 @@ static int services_open(fs_app *app, const serve_opts *o,
     queue_config qc = queue_config_default();
     qc.ticker = true;
     if (o->lease_default_ms) qc.default_lease_ms = o->lease_default_ms;
-    if (o->retention_ms) qc.retention_ms = o->retention_ms;
+    if (o->retention_ms >= 0) qc.retention_ms = o->retention_ms;
     if ((rc = queue_open(&app->q, app->st, &app->clk, &qc))) {
         fprintf(stderr, "flowstate serve: cannot start the queue: %s\n",
                 fs_strerror(rc));
