@@ -38,8 +38,8 @@ void api_agent_create(http_req *req, http_resp *resp)
                         &types) ||
         !body_obj(&in, "metadata", 0, &meta))
         goto out;
-    if (types) types_s = json_dumps(types, JSON_COMPACT);
-    if (meta) meta_s = json_dumps(meta, JSON_COMPACT);
+    if (types) types_s = http_json_dump(types, 0);
+    if (meta) meta_s = http_json_dump(meta, 0);
     int rc = registry_register(req->app->reg, name, type, types_s, meta_s, &a,
                                &token);
     if (rc) {
@@ -214,7 +214,7 @@ void api_state_put(http_req *req, http_resp *resp)
         !if_match(req, resp, &expected) ||
         !body_int(&in, "expected_version", 0, 0, INT64_MAX, &expected))
         goto out;
-    text = json_dumps(state, JSON_COMPACT);
+    text = http_json_dump(state, 0);
     int rc = registry_state_put(req->app->reg, id, text, expected, &out);
     if (rc == FS_ECONFLICT) {
         conflict(req, resp, expected);

@@ -48,7 +48,7 @@ static bool job_read(const body_in *in, fs_job *j)
     memset(j, 0, sizeof *j);
     j->type = xstrdup(type);
     j->target_agent = xstrdup(target);
-    j->payload = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    j->payload = payload ? http_json_dump(payload, 0) : NULL;
     j->priority = (int)prio;
     j->run_at = run_at;
     j->max_attempts = (int)max_att;

@@ -207,7 +207,7 @@ out:
 /* Dumps a result value as JSON text (NULL when absent). */
 static char *result_text(json_t *v)
 {
-    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    return v ? http_json_dump(v, JSON_ENCODE_ANY) : NULL;
 }
 
 void api_job_complete(http_req *req, http_resp *resp)

@@ -400,6 +400,23 @@ Test(http, job_enqueue_and_get_render_the_contract)
     json_decref(j);
 }
 
+Test(http, reals_keep_their_shortest_form)
+{
+    int status;
+    char *r = th_http(&srv, "POST", "/v1/jobs",
+                      "{\"type\":\"t\",\"target_agent\":\"x\",\"payload\":"
+                      "{\"a\":0.1,\"b\":3.14,\"c\":-2.5e-300,\"d\":1}}",
+                      srv.key, &status);
+    cr_assert_eq(status, 201, "%s", r);
+    cr_assert(strstr(r, "\"payload\":{\"a\":0.1,\"b\":3.14,\"c\":-2.5e-300,"
+                        "\"d\":1}"), "%s", r);
+    json_t *j = json_loads(r, 0, NULL);
+    cr_assert_eq(json_real_value(json_object_get(json_object_get(j, "payload"),
+                                                 "a")), 0.1);
+    json_decref(j);
+    free(r);
+}
+
 Test(http, unique_key_returns_200_with_the_same_job)
 {
     const char *body = "{\"type\":\"t\",\"target_agent\":\"x\","
