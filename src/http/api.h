@@ -8,8 +8,9 @@
  * table and the JSON renderers they share.  Handlers follow server.h:
  * they read an http_req and fill an http_resp, never touching MHD.
  *
- * The JSON contract (field names are frozen; extending is fine) is in
- * docs and tests/http/test_api.c.  Rules every handler keeps:
+ * The JSON contract (field names are frozen; extending is fine) is
+ * exercised route by route in tests/http/test_api.c; the README's API
+ * section walks through it.  Rules every handler keeps:
  *  - validate the whole request before the first write, so a bad request
  *    leaves the database unchanged;
  *  - errors are {"error":{"code","message"}} from http_resp_error/_fail;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "support/harness.h"
 
@@ -815,6 +816,24 @@ Test(http, restart_keeps_jobs_and_the_admin_key)
     cr_assert(strstr(all, "admin key written to"), "%s", all);
     cr_assert(strstr(all, "(created earlier)"), "%s", all);
     cr_assert(strstr(all, "flowstate listening on http://127.0.0.1:"), "%s", all);
+}
+
+Test(http, existing_key_file_is_never_overwritten)
+{
+    char key[160], path[400];
+    snprintf(key, sizeof key, "%s", srv.key);
+    cr_assert_eq(th_server_stop(&srv), 0);
+    const char *db[] = { "t.db", "t.db-wal", "t.db-shm" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", srv.dir, db[i]);
+        unlink(path);
+    }
+    th_server_restart(&srv); /* fresh database, old key file */
+    cr_assert_str_eq(srv.key, key, "the key file was rewritten");
+    json_decref(req("GET", "/v1/jobs", NULL, key, 200));
+    char *log = th_server_log(&srv);
+    cr_assert(strstr(log, "not overwriting"), "%s", log);
+    free(log);
 }
 
 Test(http, sigterm_lets_a_waiting_lease_answer)
