@@ -1,0 +1,96 @@
+/* it.c - helpers for the integration tests (see it.h). */
+#include "integration/it.h"
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t it_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void it_sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+char *it_body(const char *fmt, ...)
+{
+    json_error_t err;
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *v = json_vpack_ex(&err, 0, fmt, ap);
+    va_end(ap);
+    cr_assert(v, "it_body: bad json_pack format '%s': %s", fmt, err.text);
+    char *text = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    return text;
+}
+
+json_t *it_call(th_server *s, const char *method, const char *path,
+                const char *body, const char *key, int expect)
+{
+    int status;
+    char *text = th_http(s, method, path, body, key, &status);
+    cr_assert_eq(status, expect, "%s %s: expected %d, got %d: %s", method,
+                 path, expect, status, text);
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    cr_assert(v, "%s %s: the body is not JSON: %s", method, path, text);
+    free(text);
+    return v;
+}
+
+void it_register(th_server *s, const char *name, const char *type,
+                 const char *job_type, it_agent *out)
+{
+    char *body = job_type
+                     ? it_body("{s:s,s:s,s:[s]}", "name", name, "type", type,
+                               "job_types", job_type)
+                     : it_body("{s:s,s:s}", "name", name, "type", type);
+    json_t *a = it_call(s, "POST", "/v1/agents", body, s->key, 201);
+    const char *id = json_string_value(json_object_get(a, "id"));
+    const char *tok = json_string_value(json_object_get(a, "token"));
+    cr_assert(id && tok, "register: no id or token");
+    snprintf(out->id, sizeof out->id, "%s", id);
+    snprintf(out->token, sizeof out->token, "%s", tok);
+    json_decref(a);
+    free(body);
+}
+
+int64_t it_state_count(th_server *s, const char *state)
+{
+    json_t *st = it_call(s, "GET", "/v1/queue/stats", NULL, s->key, 200);
+    json_t *v = json_object_get(json_object_get(st, "states"), state);
+    cr_assert(json_is_integer(v), "stats: no states.%s", state);
+    int64_t n = json_integer_value(v);
+    json_decref(st);
+    return n;
+}
+
+json_t *it_try_json(th_server *s, const char *method, const char *path,
+                    const char *body, const char *key, int *status)
+{
+    char *text = th_http(s, method, path, body, key, status);
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    free(text);
+    return v;
+}
+
+size_t it_count_lines(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *hit = strstr(p, needle);
+        if (hit && hit < p + len) n++;
+        p = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
