@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -196,13 +197,16 @@ void th_server_cleanup(th_server *s)
     if (s->pid > 0) th_server_kill(s);
     if (!s->dir[0]) return;
     if (getenv("TH_KEEP")) return;
-    const char *names[] = { "t.db", "t.db-wal", "t.db-shm", "t.db-journal",
-                            "port", "key", "stdout.log", "stderr.log" };
-    char path[400];
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(path, sizeof path, "%s/%s", s->dir, names[i]);
-        unlink(path);
+    DIR *d = opendir(s->dir);
+    struct dirent *e;
+    char path[600];
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", s->dir, e->d_name);
+        unlink(path); /* the folder holds plain files only */
     }
+    if (d) closedir(d);
     rmdir(s->dir);
     s->dir[0] = '\0';
 }

@@ -50,7 +50,9 @@ void th_server_kill(th_server *s);
 /* Stops (SIGTERM) if running and starts again on the same folder and
  * database with the same extra args (the port changes). */
 void th_server_restart(th_server *s);
-/* Stops if running and removes the folder.  Safe to call twice. */
+/* Kills the server if running and removes the folder with every file in
+ * it (tests may add their own); TH_KEEP=1 in the environment keeps it.
+ * Safe to call twice. */
 void th_server_cleanup(th_server *s);
 /* The server's stderr so far (caller frees). */
 char *th_server_log(const th_server *s);
