@@ -414,7 +414,7 @@ static int lease_fn(sqlc *c, void *arg)
     sqlc_bind_text(s, 6, a->types_json);
     sqlite3_bind_int64(s, 7, r->lease_ms);
     if ((rc = collect_jobs(c, s, &a->out, &a->n))) return rc;
-    qsort(a->out, a->n, sizeof *a->out, lease_cmp);
+    if (a->n > 1) qsort(a->out, a->n, sizeof *a->out, lease_cmp);
     if (r->agent_id && a->n > 0) {
         if (!(s = sqlc_stmt(c, SQ_AGENT_HEARTBEAT))) return FS_EIO;
         sqlite3_bind_text(s, 1, r->agent_id, -1, SQLITE_STATIC);
