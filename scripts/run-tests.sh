@@ -7,5 +7,6 @@ build=${1:-build}
 export FLOWSTATE_BIN="$PWD/$build/flowstate"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}
 export TMPDIR=${TMPDIR:-/tmp}
 exec "$build/flowstate-tests" --jobs 2 --timeout 600 "${@:2}"
