@@ -38,8 +38,16 @@ json_t *it_call(th_server *s, const char *method, const char *path,
 {
     int status;
     char *text = th_http(s, method, path, body, key, &status);
-    cr_assert_eq(status, expect, "%s %s: expected %d, got %d: %s", method,
-                 path, expect, status, text);
+    if (status != expect) {
+        /* No answer or a 5xx: the server's own words (a sanitizer report,
+         * an error line) are the useful part of the failure. */
+        char *log = th_server_log(s);
+        size_t len = strlen(log);
+        cr_assert_fail("%s %s: expected %d, got %d: %s\n"
+                       "server stderr (last 3000 bytes):\n%s",
+                       method, path, expect, status, text,
+                       log + (len > 3000 ? len - 3000 : 0));
+    }
     json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
     cr_assert(v, "%s %s: the body is not JSON: %s", method, path, text);
     free(text);
