@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/fs.h"
 #include "serve/app.h"
 
 typedef struct command {
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("flowstate 0.1.0\n");
+        printf("flowstate %s\n", FLOWSTATE_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -9,6 +9,8 @@
 #ifndef FS_H
 #define FS_H
 
+#define FLOWSTATE_VERSION "0.1.0"
+
 enum fs_err {
     FS_OK = 0,
     FS_EINVAL = -1,     /* bad argument or input */

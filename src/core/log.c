@@ -17,6 +17,12 @@ static struct {
 } L = { LOG_INFO, false, PTHREAD_MUTEX_INITIALIZER };
 
 static const char *names[] = { "debug", "info", "warn", "error", "off" };
+static _Thread_local char current_req[32];
+
+void log_set_request(const char *id)
+{
+    snprintf(current_req, sizeof current_req, "%s", id ? id : "");
+}
 
 void log_setup(log_level level, bool json)
 {
@@ -56,6 +62,7 @@ void log_event(log_level level, const char *req_id, int64_t job_id,
                const char *fmt, ...)
 {
     if (!log_enabled(level)) return;
+    if (!req_id && current_req[0]) req_id = current_req;
     char msg[1024], ts[32];
     va_list ap;
     va_start(ap, fmt);

@@ -19,7 +19,13 @@ void log_setup(log_level level, bool json);
 bool log_level_parse(const char *s, log_level *out);
 bool log_enabled(log_level level);
 
-/* req_id may be NULL; job_id 0 means none. */
+/* Names the request this thread is serving (NULL: none).  Lines logged
+ * without an explicit req_id carry it, so a job's state changes can be
+ * traced to the request that caused them.  id is copied. */
+void log_set_request(const char *id);
+
+/* req_id may be NULL (the thread's current request, if any); job_id 0
+ * means none. */
 void log_event(log_level level, const char *req_id, int64_t job_id,
                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

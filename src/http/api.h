@@ -27,7 +27,6 @@
 #include "core/model.h"
 #include "http/server.h"
 
-#define FLOWSTATE_VERSION "0.1.0"
 
 extern const http_route api_routes[];
 extern const size_t api_nroutes;

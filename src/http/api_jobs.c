@@ -8,7 +8,8 @@
  * already exists answers 200 with the stored job instead of 201.
  *
  * Listing is newest first; next_cursor is the last id returned (as a
- * string) when the page is full, and the next page asks for ids below it.
+ * string) when more jobs match, and the next page asks for ids below it;
+ * one extra row is fetched to know that.
  */
 #include "http/api.h"
 
@@ -178,17 +179,20 @@ void api_job_list(http_req *req, http_resp *resp)
     fs_job *jobs = NULL;
     size_t n = 0;
     if (!list_filter(req, resp, &f)) return;
+    int limit = f.limit;
+    f.limit = limit + 1; /* one more row tells whether a next page exists */
     int rc = queue_list(req->app->q, &f, &jobs, &n);
     if (rc) {
         http_resp_fail(resp, req, rc, "list jobs");
         return;
     }
     json_t *arr = json_array(), *next = json_null();
-    for (size_t i = 0; i < n; i++)
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    for (size_t i = 0; i < shown; i++)
         json_array_append_new(arr, api_job_json(&jobs[i], false));
-    if (n > 0 && n == (size_t)f.limit) {
+    if (n > shown) {
         char buf[24];
-        snprintf(buf, sizeof buf, "%lld", (long long)jobs[n - 1].id);
+        snprintf(buf, sizeof buf, "%lld", (long long)jobs[shown - 1].id);
         json_decref(next);
         next = json_string(buf);
     }

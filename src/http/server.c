@@ -467,7 +467,9 @@ static enum MHD_Result finish(http_server *s, struct MHD_Connection *c,
             .body_len = x->len, .principal = &x->principal, .id = x->id,
         };
         for (size_t i = 0; i < x->nparams; i++) req.params[i] = x->params[i];
+        log_set_request(x->id); /* job log lines name the request too */
         x->route->handler(&req, &r);
+        log_set_request(NULL);
         if (r.status == 0) {
             http_resp_clear(&r);
             http_resp_fail(&r, &req, FS_EIO, "handler set no response");

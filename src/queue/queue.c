@@ -403,7 +403,8 @@ int queue_get(queue *q, int64_t id, fs_job *out)
 
 int queue_list(queue *q, const store_job_filter *f, fs_job **out, size_t *n)
 {
-    if (f->limit < 1 || f->limit > QUEUE_MAX_BATCH) return FS_EINVAL;
+    /* One row past a full page is allowed: pagers use it to see more. */
+    if (f->limit < 1 || f->limit > QUEUE_MAX_BATCH + 1) return FS_EINVAL;
     return store_job_list(q->st, f, out, n);
 }
 

@@ -114,6 +114,7 @@ int queue_fail(queue *q, int64_t id, const char *token, const char *error,
 int queue_cancel(queue *q, int64_t id, fs_job *out);
 int queue_retry(queue *q, int64_t id, fs_job *out);
 int queue_get(queue *q, int64_t id, fs_job *out);
+/* limit 1..QUEUE_MAX_BATCH + 1 (the extra row lets pagers see more). */
 int queue_list(queue *q, const store_job_filter *f, fs_job **out, size_t *n);
 int queue_stats(queue *q, store_stat **rows, size_t *n);
 
