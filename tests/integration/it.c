@@ -16,8 +16,9 @@ int64_t it_mono_ms(void)
 
 void it_sleep_ms(long ms)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0) {}
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
 }
 
 char *it_body(const char *fmt, ...)
@@ -57,10 +58,9 @@ json_t *it_call(th_server *s, const char *method, const char *path,
 void it_register(th_server *s, const char *name, const char *type,
                  const char *job_type, it_agent *out)
 {
-    char *body = job_type
-                     ? it_body("{s:s,s:s,s:[s]}", "name", name, "type", type,
-                               "job_types", job_type)
-                     : it_body("{s:s,s:s}", "name", name, "type", type);
+    char *body = job_type ? it_body("{s:s,s:s,s:[s]}", "name", name, "type",
+                                    type, "job_types", job_type)
+                          : it_body("{s:s,s:s}", "name", name, "type", type);
     json_t *a = it_call(s, "POST", "/v1/agents", body, s->key, 201);
     const char *id = json_string_value(json_object_get(a, "id"));
     const char *tok = json_string_value(json_object_get(a, "token"));

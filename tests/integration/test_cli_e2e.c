@@ -32,9 +32,9 @@
 TestSuite(integration_cli, .timeout = 60);
 
 typedef struct cli_out {
-    int code;   /* exit code, or 128 + signal */
-    char *out;  /* stdout */
-    char *err;  /* stderr */
+    int code;  /* exit code, or 128 + signal */
+    char *out; /* stdout */
+    char *err; /* stderr */
 } cli_out;
 
 static char *read_fd(int fd)
@@ -69,7 +69,8 @@ static cli_out cli_v(th_server *s, const char *const *args)
     const char *argv[40];
     int argc = 0;
     argv[argc++] = bin;
-    for (; *args && argc < 36; args++) argv[argc++] = *args;
+    for (; *args && argc < 36; args++)
+        argv[argc++] = *args;
     argv[argc++] = "--key-file";
     argv[argc++] = s->key_file;
     argv[argc] = NULL;
@@ -90,13 +91,14 @@ static cli_out cli_v(th_server *s, const char *const *args)
         _exit(127);
     }
     int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    cli_out r = { WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-                  read_fd(fo), read_fd(fe) };
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    cli_out r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                 read_fd(fo), read_fd(fe)};
     return r;
 }
 
-#define CLI(s, ...) cli_v((s), (const char *const[]){ __VA_ARGS__, NULL })
+#define CLI(s, ...) cli_v((s), (const char *const[]){__VA_ARGS__, NULL})
 
 static void cli_free(cli_out *r)
 {
@@ -104,9 +106,9 @@ static void cli_free(cli_out *r)
     free(r->err);
 }
 
-#define assert_exit(r, want, what)                                         \
-    cr_assert_eq((r).code, (want),                                         \
-                 "%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", (what), \
+#define assert_exit(r, want, what)                                             \
+    cr_assert_eq((r).code, (want),                                             \
+                 "%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", (what),     \
                  (r).code, (want), (r).out, (r).err)
 
 /* The JSON printed by a --json command (fails the test if it is not). */
@@ -162,8 +164,8 @@ Test(integration_cli, enqueue_show_list_round_trip)
     cr_assert_str_eq(str(api, "created_at"), str(shown, "created_at"));
 
     /* The same unique key again: the existing job, not a new one. */
-    r = CLI(&s, "job", "enqueue", "e2e.send", "--to", "mailer",
-            "--unique-key", "e2e-1", "--json");
+    r = CLI(&s, "job", "enqueue", "e2e.send", "--to", "mailer", "--unique-key",
+            "e2e-1", "--json");
     assert_exit(r, 0, "job enqueue (same unique key)");
     json_t *again = out_json(&r);
     cr_assert_eq(json_integer_value(json_object_get(again, "id")), id);
@@ -182,7 +184,8 @@ Test(integration_cli, enqueue_show_list_round_trip)
                  json_array_size(jobs));
     size_t i;
     bool found = false;
-    json_array_foreach(jobs, i, j) {
+    json_array_foreach(jobs, i, j)
+    {
         if (json_integer_value(json_object_get(j, "id")) == id) {
             found = true;
             cr_assert(json_equal(json_object_get(j, "payload"), want));
@@ -190,9 +193,9 @@ Test(integration_cli, enqueue_show_list_round_trip)
     }
     cr_assert(found, "job %lld not in job list", (long long)id);
     /* Newest first. */
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(jobs, 0),
-                                                    "id")),
-                 json_integer_value(json_object_get(second, "id")));
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_array_get(jobs, 0), "id")),
+        json_integer_value(json_object_get(second, "id")));
 
     /* Human output names the job too. */
     r = CLI(&s, "job", "show", ids);
@@ -283,8 +286,8 @@ Test(integration_cli, show_of_a_missing_job_exits_4)
 /* A loopback port that refuses connections: bound, never listening. */
 static int closed_port(int *fd)
 {
-    struct sockaddr_in a = { .sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
     *fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert_geq(*fd, 0);
@@ -316,11 +319,11 @@ Test(integration_cli, bad_flags_exit_2)
     th_server s;
     th_server_start(&s, NULL);
     const char *const cases[][4] = {
-        { "job", "list", "--no-such-flag", NULL },
-        { "job", "show", "not-a-number", NULL },
-        { "job", "enqueue", "t", NULL }, /* no --to */
-        { "queue", "stats", "--bogus", NULL },
-        { "agent", "list", "-x", NULL },
+        {"job", "list", "--no-such-flag", NULL},
+        {"job", "show", "not-a-number", NULL},
+        {"job", "enqueue", "t", NULL}, /* no --to */
+        {"queue", "stats", "--bogus", NULL},
+        {"agent", "list", "-x", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         cli_out r = cli_v(&s, cases[i]);
@@ -353,8 +356,9 @@ Test(integration_cli, queue_stats_and_agent_list_exit_0)
     r = CLI(&s, "queue", "stats", "--json");
     assert_exit(r, 0, "queue stats --json");
     json_t *st = out_json(&r);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(st, "states"), "pending")), 1);
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_object_get(st, "states"), "pending")),
+                 1);
     json_decref(st);
     cli_free(&r);
 

@@ -49,9 +49,9 @@ TestSuite(integration_crash, .timeout = 120);
 enum { J_UNSENT, J_ACKED, J_INFLIGHT };
 
 typedef struct burst_job {
-    int64_t id;  /* server id when acked */
-    char state;  /* J_* */
-    bool seen;   /* found in the database after the restart */
+    int64_t id; /* server id when acked */
+    char state; /* J_* */
+    bool seen;  /* found in the database after the restart */
 } burst_job;
 
 typedef struct burster {
@@ -62,7 +62,7 @@ typedef struct burster {
     size_t njobs, cap;
     size_t requests, acked_requests;
     size_t inflight_first, inflight_count; /* the request cut by the kill */
-    int bad_status;  /* a status other than 201 or 0, if any */
+    int bad_status; /* a status other than 201 or 0, if any */
     char bad_body[256];
 } burster;
 
@@ -123,8 +123,8 @@ static void *burst_main(void *arg)
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         int status;
-        char *resp = th_http(b->s, "POST", "/v1/jobs", text, b->s->key,
-                             &status);
+        char *resp =
+            th_http(b->s, "POST", "/v1/jobs", text, b->s->key, &status);
         free(text);
         b->requests++;
         json_t *v = status == 201 ? json_loads(resp, 0, NULL) : NULL;
@@ -188,7 +188,8 @@ static size_t burst_scan_db(th_server *s, burster *bs)
         json_t *page = it_call(s, "GET", path, NULL, s->key, 200);
         json_t *arr = json_object_get(page, "jobs"), *j;
         size_t i;
-        json_array_foreach(arr, i, j) {
+        json_array_foreach(arr, i, j)
+        {
             const char *key =
                 json_string_value(json_object_get(j, "unique_key"));
             burst_job *bj = burst_find(bs, key);
@@ -235,13 +236,14 @@ Test(integration_crash, acked_enqueues_survive_kill_9)
     pthread_t th[BURST_THREADS];
     memset(bs, 0, sizeof bs);
     for (int t = 0; t < BURST_THREADS; t++) {
-        bs[t] = (burster){ .s = &s, .tid = t, .stop = &stop };
+        bs[t] = (burster){.s = &s, .tid = t, .stop = &stop};
         cr_assert_eq(pthread_create(&th[t], NULL, burst_main, &bs[t]), 0);
     }
     it_sleep_ms(BURST_KILL_AFTER_MS);
     th_server_kill(&s); /* the threads are mid-request */
     atomic_store(&stop, true);
-    for (int t = 0; t < BURST_THREADS; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < BURST_THREADS; t++)
+        pthread_join(th[t], NULL);
 
     size_t acked = 0, inflight = 0, requests = 0;
     for (int t = 0; t < BURST_THREADS; t++) {
@@ -266,19 +268,21 @@ Test(integration_crash, acked_enqueues_survive_kill_9)
             if (b->jobs[i].state == J_ACKED)
                 cr_assert(b->jobs[i].seen,
                           "acknowledged job crash-t%d-%zu (id %" PRId64
-                          ") is lost after kill -9", t, i, b->jobs[i].id);
+                          ") is lost after kill -9",
+                          t, i, b->jobs[i].id);
         size_t kept = 0;
         for (size_t i = 0; i < b->inflight_count; i++)
             kept += b->jobs[b->inflight_first + i].seen;
         cr_assert(kept == 0 || kept == b->inflight_count,
                   "thread %d: %zu of the %zu jobs of the request cut by the "
-                  "kill were stored (half-written batch)", t, kept,
-                  b->inflight_count);
+                  "kill were stored (half-written batch)",
+                  t, kept, b->inflight_count);
         inflight_kept += kept;
     }
     cr_assert_eq(in_db, acked + inflight_kept,
                  "the database holds %zu jobs; %zu acknowledged + %zu in "
-                 "flight", in_db, acked, inflight_kept);
+                 "flight",
+                 in_db, acked, inflight_kept);
     cr_assert_eq(it_state_count(&s, "pending"), (int64_t)in_db);
 
     /* Read back by id: the jobs acked just before the kill (the ones at
@@ -298,7 +302,8 @@ Test(integration_crash, acked_enqueues_survive_kill_9)
            "the kill (%zu of them stored), %zu read back by id\n",
            requests, acked, inflight, inflight_kept, got);
     fflush(stdout);
-    for (int t = 0; t < BURST_THREADS; t++) free(bs[t].jobs);
+    for (int t = 0; t < BURST_THREADS; t++)
+        free(bs[t].jobs);
     th_server_cleanup(&s);
 }
 
@@ -317,18 +322,20 @@ static void lease_child(th_server *s, const it_agent *a, const char *body,
                         int fd)
 {
     int status;
-    json_t *r = it_try_json(s, "POST", "/v1/jobs/lease", body, a->token,
-                            &status);
+    json_t *r =
+        it_try_json(s, "POST", "/v1/jobs/lease", body, a->token, &status);
     if (status != 200 || !r) _exit(10);
     json_t *arr = json_object_get(r, "jobs"), *j;
     size_t i;
-    json_array_foreach(arr, i, j) {
+    json_array_foreach(arr, i, j)
+    {
         dprintf(fd, "%lld %s\n",
                 (long long)json_integer_value(json_object_get(j, "id")),
                 json_string_value(json_object_get(j, "lease_token")));
     }
     close(fd);
-    for (;;) pause();
+    for (;;)
+        pause();
 }
 
 /* Reads the child's lines until EOF. */
@@ -367,9 +374,8 @@ static void complete_all(th_server *s, const it_agent *a, const leased *v,
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_pack("{s:I,s:s,s:{s:b}}", "id",
-                                             (json_int_t)v[i].id,
-                                             "lease_token", v[i].token,
-                                             "result", "ok", 1));
+                                             (json_int_t)v[i].id, "lease_token",
+                                             v[i].token, "result", "ok", 1));
     json_t *body = json_pack("{s:o}", "jobs", arr);
     char *text = json_dumps(body, JSON_COMPACT);
     json_t *r = it_call(s, "POST", "/v1/jobs/complete", text, a->token, 200);
@@ -394,7 +400,8 @@ static size_t lease_into(th_server *s, const it_agent *a, int wait_ms,
     json_t *r = it_call(s, "POST", "/v1/jobs/lease", body, a->token, 200);
     json_t *arr = json_object_get(r, "jobs"), *j;
     size_t i;
-    json_array_foreach(arr, i, j) {
+    json_array_foreach(arr, i, j)
+    {
         cr_assert_lt(have, cap, "more jobs leased than exist");
         out[have].id = json_integer_value(json_object_get(j, "id"));
         snprintf(out[have].token, sizeof out[have].token, "%s",
@@ -420,8 +427,8 @@ static int old_token_call(th_server *s, const char *verb, const leased *l,
     char *body = it_body("{s:s}", "lease_token", l->token);
     int status;
     json_t *r = it_try_json(s, "POST", path, body, key, &status);
-    const char *c = json_string_value(
-        json_object_get(json_object_get(r, "error"), "code"));
+    const char *c =
+        json_string_value(json_object_get(json_object_get(r, "error"), "code"));
     snprintf(code, cap, "%s", c ? c : "");
     json_decref(r);
     free(body);
@@ -446,8 +453,8 @@ Test(integration_crash, killed_workers_leases_come_back)
     json_decref(jobs);
     free(text);
 
-    char *body = it_body("{s:i,s:i,s:i}", "max", 10, "lease_seconds",
-                         LEASE_S, "wait_ms", 0);
+    char *body = it_body("{s:i,s:i,s:i}", "max", 10, "lease_seconds", LEASE_S,
+                         "wait_ms", 0);
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     int64_t t_before = it_mono_ms();
@@ -493,10 +500,12 @@ Test(integration_crash, killed_workers_leases_come_back)
     int64_t t_all = it_mono_ms();
     cr_assert_eq(nback, nheld,
                  "%zu of the killed worker's %zu jobs came back within "
-                 "%d s + 3 s", nback, nheld, LEASE_S);
+                 "%d s + 3 s",
+                 nback, nheld, LEASE_S);
     cr_assert_geq(t_first, t_before + LEASE_S * 1000 - 100,
                   "jobs came back %lld ms after the lease began, before its "
-                  "%d s were over", (long long)(t_first - t_before), LEASE_S);
+                  "%d s were over",
+                  (long long)(t_first - t_before), LEASE_S);
     cr_assert_leq(t_all, deadline);
     for (size_t i = 0; i < nback; i++)
         cr_assert(has_id(held, nheld, back[i].id),
@@ -507,12 +516,12 @@ Test(integration_crash, killed_workers_leases_come_back)
      * owner). */
     for (size_t i = 0; i < nheld; i++) {
         char code[64];
-        int st = old_token_call(&s, "complete", &held[i], s.key, code,
-                                sizeof code);
+        int st =
+            old_token_call(&s, "complete", &held[i], s.key, code, sizeof code);
         cr_assert(st == 409 && !strcmp(code, "lease_lost"),
                   "old token, complete: %d %s", st, code);
-        st = old_token_call(&s, "heartbeat", &held[i], s.key, code,
-                            sizeof code);
+        st =
+            old_token_call(&s, "heartbeat", &held[i], s.key, code, sizeof code);
         cr_assert(st == 409 && !strcmp(code, "lease_lost"),
                   "old token, heartbeat: %d %s", st, code);
         st = old_token_call(&s, "complete", &held[i], dead.token, code,
@@ -523,8 +532,8 @@ Test(integration_crash, killed_workers_leases_come_back)
     complete_all(&s, &live, back, nback);
     for (size_t i = 0; i < nheld; i++) {
         char code[64];
-        int st = old_token_call(&s, "complete", &held[i], s.key, code,
-                                sizeof code);
+        int st =
+            old_token_call(&s, "complete", &held[i], s.key, code, sizeof code);
         cr_assert(st == 409 && !strcmp(code, "lease_lost"),
                   "old token after completion: %d %s", st, code);
         char path[64];
@@ -536,8 +545,10 @@ Test(integration_crash, killed_workers_leases_come_back)
         json_decref(j);
     }
     cr_assert_eq(it_state_count(&s, "completed"), 20);
-    printf("lease rescue: jobs back %lld ms after the lease, all %lld ms\n",
-           (long long)(t_first - t_leased), (long long)(t_all - t_leased));
+    printf("lease rescue: first jobs back %lld-%lld ms after the %d s lease "
+           "began, all %lld ms\n",
+           (long long)(t_first - t_leased), (long long)(t_first - t_before),
+           LEASE_S, (long long)(t_all - t_before));
     fflush(stdout);
     th_server_cleanup(&s);
 }
@@ -578,8 +589,8 @@ static void *hammer_main(void *arg)
     hammer *h = arg;
     while (!atomic_load(h->stop) && h->closed < 50) {
         int st;
-        char *r = th_http(h->s, "GET", "/v1/jobs?limit=1", NULL, h->s->key,
-                          &st);
+        char *r =
+            th_http(h->s, "GET", "/v1/jobs?limit=1", NULL, h->s->key, &st);
         if (st == 200) {
             h->ok++;
         } else if (st == 503) {
@@ -619,18 +630,18 @@ Test(integration_crash, sigterm_is_graceful)
     it_register(&s, "idle", "sleeper", "never-enqueued", &idle);
     int64_t ids[5];
     for (int i = 0; i < 5; i++) {
-        char *b = it_body("{s:s,s:s,s:{s:i}}", "type", "kept",
-                          "target_agent", "elsewhere", "payload", "i", i);
+        char *b = it_body("{s:s,s:s,s:{s:i}}", "type", "kept", "target_agent",
+                          "elsewhere", "payload", "i", i);
         json_t *j = it_call(&s, "POST", "/v1/jobs", b, s.key, 201);
         ids[i] = json_integer_value(json_object_get(j, "id"));
         json_decref(j);
         free(b);
     }
 
-    longpoll lp = { .s = &s, .a = &idle };
+    longpoll lp = {.s = &s, .a = &idle};
     atomic_bool stop;
     atomic_init(&stop, false);
-    hammer h = { .s = &s, .stop = &stop };
+    hammer h = {.s = &s, .stop = &stop};
     pthread_t tl, th;
     cr_assert_eq(pthread_create(&tl, NULL, longpoll_main, &lp), 0);
     wait_waiters(&s, 1);
@@ -652,7 +663,8 @@ Test(integration_crash, sigterm_is_graceful)
                  (long long)(lp.done_at - t_term));
     cr_assert_eq(h.other, 0,
                  "a request during shutdown got %d (only 503 or a closed "
-                 "connection allowed): %s", h.other_status, h.other_body);
+                 "connection allowed): %s",
+                 h.other_status, h.other_body);
     cr_assert_gt(h.ok, 0);
 
     th_server_restart(&s);
@@ -662,14 +674,15 @@ Test(integration_crash, sigterm_is_graceful)
         json_t *j = it_call(&s, "GET", path, NULL, s.key, 200);
         cr_assert_str_eq(json_string_value(json_object_get(j, "state")),
                          "pending");
-        cr_assert_eq(json_integer_value(json_object_get(
-                         json_object_get(j, "payload"), "i")), i);
+        cr_assert_eq(json_integer_value(
+                         json_object_get(json_object_get(j, "payload"), "i")),
+                     i);
         json_decref(j);
     }
     cr_assert_eq(it_state_count(&s, "pending"), 5);
     printf("sigterm: shutdown %lld ms; concurrent requests: %zu ok, %zu 503, "
-           "%zu closed\n", (long long)(t_exit - t_term), h.ok, h.unavailable,
-           h.closed);
+           "%zu closed\n",
+           (long long)(t_exit - t_term), h.ok, h.unavailable, h.closed);
     fflush(stdout);
     /* Issue 2, graceful shutdown: "finish in-flight requests": a long-poll
      * in flight at SIGTERM ends like one whose wait ran out, 200 with an

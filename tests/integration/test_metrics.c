@@ -10,7 +10,8 @@
  *       with --log-level info, every request made (X-Request-Id of each
  *       response) has exactly one line carrying its request id, method,
  *       path and status; every job has its state changes logged with its
- *       id; and neither the admin key, an agent token, a lease token nor a
+ *       id (the enqueue line with the id of the request that enqueued it);
+ *       and neither the admin key, an agent token, a lease token nor a
  *       rejected bearer secret appears anywhere in the log.
  *
  * The log is read after the server stopped (SIGTERM), so every line it
@@ -41,6 +42,7 @@ typedef struct scenario {
     it_agent agent;
     req_log reqs[MAX_REQS];
     size_t nreqs;
+    size_t enqueue_req; /* index in reqs of the POST /v1/jobs */
     char lease_tokens[DONE][160];
     int64_t job_ids[DONE + LEFT];
 } scenario;
@@ -51,8 +53,11 @@ typedef struct scenario {
 static json_t *req(scenario *sc, const char *method, const char *path,
                    const char *body, const char *key, int expect, char **text)
 {
-    th_request rq = { .method = method, .path = path, .body = body,
-                      .body_len = body ? strlen(body) : 0, .key = key };
+    th_request rq = {.method = method,
+                     .path = path,
+                     .body = body,
+                     .body_len = body ? strlen(body) : 0,
+                     .key = key};
     th_response r;
     th_http_ex(&sc->s, &rq, &r);
     cr_assert_eq(r.status, expect, "%s %s: %d, want %d: %s", method, path,
@@ -64,8 +69,10 @@ static json_t *req(scenario *sc, const char *method, const char *path,
     cr_assert(l->id[0]);
     snprintf(l->line, sizeof l->line, "%s %s %d", method, path, expect);
     json_t *v = json_loads(r.body, JSON_DECODE_ANY, NULL);
-    if (text) *text = r.body;
-    else free(r.body);
+    if (text)
+        *text = r.body;
+    else
+        free(r.body);
     free(r.headers);
     return v;
 }
@@ -94,6 +101,7 @@ static void run_scenario(scenario *sc, const char *extra)
                                              "payload", "i", i));
     json_t *body = json_pack("{s:o}", "jobs", arr);
     char *text = json_dumps(body, JSON_COMPACT);
+    sc->enqueue_req = sc->nreqs;
     json_t *made = req(sc, "POST", "/v1/jobs", text, s->key, 201, NULL);
     for (int i = 0; i < DONE + LEFT; i++)
         sc->job_ids[i] = json_integer_value(json_object_get(
@@ -102,9 +110,9 @@ static void run_scenario(scenario *sc, const char *extra)
     json_decref(body);
     free(text);
 
-    json_t *l = req(sc, "POST", "/v1/jobs/lease",
-                    "{\"max\":50,\"lease_seconds\":30}", sc->agent.token, 200,
-                    NULL);
+    json_t *l =
+        req(sc, "POST", "/v1/jobs/lease", "{\"max\":50,\"lease_seconds\":30}",
+            sc->agent.token, 200, NULL);
     json_t *jobs = json_object_get(l, "jobs");
     cr_assert_eq(json_array_size(jobs), DONE);
     for (size_t i = 0; i < DONE; i++) {
@@ -125,8 +133,8 @@ static void run_scenario(scenario *sc, const char *extra)
 static double sample(const char *text, const char *name)
 {
     size_t n = strlen(name);
-    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1
-                                                          : NULL)
+    for (const char *p = text; p && *p;
+         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
         if (strncmp(p, name, n) == 0 && p[n] == ' ') return strtod(p + n, NULL);
     cr_assert_fail("no sample %s in /metrics:\n%s", name, text);
     return 0;
@@ -144,13 +152,16 @@ static void assert_prometheus_text(const char *text)
         p += len + (p[len] == '\n');
         if (!len) continue;
         if (line[0] == '#') {
-            cr_assert(!strncmp(line, "# HELP ", 7) || !strncmp(line, "# TYPE ", 7),
+            cr_assert(!strncmp(line, "# HELP ", 7) ||
+                          !strncmp(line, "# TYPE ", 7),
                       "bad comment line: %s", line);
             continue;
         }
         const char *q = line;
-        cr_assert(isalpha((unsigned char)*q) || *q == '_', "bad line: %s", line);
-        while (isalnum((unsigned char)*q) || *q == '_' || *q == ':') q++;
+        cr_assert(isalpha((unsigned char)*q) || *q == '_', "bad line: %s",
+                  line);
+        while (isalnum((unsigned char)*q) || *q == '_' || *q == ':')
+            q++;
         if (*q == '{') {
             q = strchr(q, '}');
             cr_assert(q, "unclosed labels: %s", line);
@@ -167,7 +178,7 @@ Test(integration_metrics, metrics_count_completed_jobs_and_wait_times)
 {
     scenario sc;
     run_scenario(&sc, NULL);
-    th_request rq = { .method = "GET", .path = "/metrics", .key = sc.s.key };
+    th_request rq = {.method = "GET", .path = "/metrics", .key = sc.s.key};
     th_response r;
     th_http_ex(&sc.s, &rq, &r);
     cr_assert_eq(r.status, 200, "/metrics: %d %s", r.status, r.body);
@@ -182,7 +193,8 @@ Test(integration_metrics, metrics_count_completed_jobs_and_wait_times)
     cr_assert_eq(sample(m, "flowstate_jobs{state=\"pending\"}"), LEFT);
     cr_assert_eq(sample(m, "flowstate_jobs{state=\"running\"}"), 0);
     cr_assert_eq(sample(m, "flowstate_jobs_by_type{type=\"work\","
-                           "state=\"completed\"}"), DONE);
+                           "state=\"completed\"}"),
+                 DONE);
     cr_assert_eq(sample(m, "flowstate_leases_active"), 0);
     cr_assert_eq(sample(m, "flowstate_jobs_enqueued_total"), DONE + LEFT);
     cr_assert_eq(sample(m, "flowstate_jobs_leased_total"), DONE);
@@ -213,49 +225,95 @@ Test(integration_metrics, metrics_count_completed_jobs_and_wait_times)
     th_server_cleanup(&sc.s);
 }
 
-/* JSON log lines whose "job_id" is id. */
-static size_t json_job_lines(const char *log, int64_t id)
+/* One log line, in either format: its request id and job id (if any) and
+ * the text to search (the message for JSON, the whole line for text). */
+typedef struct log_line {
+    char req[64];
+    long long job;
+    char text[1024];
+} log_line;
+
+/* Reads the log line at p (len bytes); false when it does not parse. */
+static bool log_parse(const char *p, size_t len, bool json, log_line *l)
 {
-    size_t n = 0;
+    memset(l, 0, sizeof *l);
+    if (!json) {
+        snprintf(l->text, sizeof l->text, "%.*s", (int)len, p);
+        const char *r = strstr(l->text, " req="), *j = strstr(l->text, " job=");
+        if (r) sscanf(r + 5, "%63[^ ]", l->req);
+        if (j) l->job = atoll(j + 5);
+        return true;
+    }
+    json_t *v = json_loadb(p, len, 0, NULL);
+    if (!json_is_object(v)) return false;
+    const char *r = json_string_value(json_object_get(v, "request_id"));
+    const char *m = json_string_value(json_object_get(v, "msg"));
+    snprintf(l->req, sizeof l->req, "%s", r ? r : "");
+    l->job = json_integer_value(json_object_get(v, "job_id"));
+    snprintf(l->text, sizeof l->text, "%s", m ? m : "");
+    json_decref(v);
+    return true;
+}
+
+/* What the log says about the scenario: per request, how many request
+ * lines (no job id) carry its id and whether it says "METHOD PATH STATUS";
+ * per job, its state-change lines and whether the enqueue one names the
+ * request that enqueued it. */
+typedef struct log_tally {
+    size_t lines[MAX_REQS];
+    bool says[MAX_REQS];
+    size_t job_lines[DONE + LEFT];
+    bool enqueue_has_req[DONE + LEFT];
+} log_tally;
+
+static void log_count(const scenario *sc, const char *log, bool json,
+                      log_tally *t)
+{
+    memset(t, 0, sizeof *t);
     for (const char *p = log; *p;) {
         size_t len = strcspn(p, "\n");
-        json_t *v = json_loadb(p, len, 0, NULL);
-        json_t *j = json_object_get(v, "job_id");
-        n += json_is_integer(j) && json_integer_value(j) == id;
-        json_decref(v);
+        log_line l;
+        cr_assert(log_parse(p, len, json, &l), "not a JSON log line: %.*s",
+                  (int)len, p);
         p += len + (p[len] == '\n');
+        for (size_t i = 0; i < sc->nreqs && !l.job; i++) {
+            if (strcmp(l.req, sc->reqs[i].id)) continue;
+            char what[200];
+            snprintf(what, sizeof what, "%s ", sc->reqs[i].line);
+            t->lines[i]++;
+            t->says[i] = strstr(l.text, what) != NULL;
+        }
+        for (int i = 0; i < DONE + LEFT && l.job; i++) {
+            if (l.job != sc->job_ids[i]) continue;
+            t->job_lines[i]++;
+            if (strstr(l.text, "enqueued") &&
+                !strcmp(l.req, sc->reqs[sc->enqueue_req].id))
+                t->enqueue_has_req[i] = true;
+        }
     }
-    return n;
 }
 
 /* The checks shared by both log formats. */
 static void assert_log(scenario *sc, const char *log, bool json)
 {
+    log_tally t;
+    log_count(sc, log, json, &t);
     for (size_t i = 0; i < sc->nreqs; i++) {
-        char needle[96];
-        snprintf(needle, sizeof needle, json ? "\"request_id\":\"%s\""
-                                             : "req=%s ", sc->reqs[i].id);
-        size_t n = it_count_lines(log, needle);
-        cr_assert_eq(n, 1, "request %s (%s): %zu log lines, want 1:\n%s",
-                     sc->reqs[i].id, sc->reqs[i].line, n, log);
-        const char *at = strstr(log, needle), *eol = strchr(at, '\n');
-        const char *bol = at;
-        while (bol > log && bol[-1] != '\n') bol--;
-        const char *what = strstr(bol, sc->reqs[i].line);
-        cr_assert(what && (!eol || what < eol),
-                  "the line of request %s does not say \"%s\":\n%.*s",
-                  sc->reqs[i].id, sc->reqs[i].line,
-                  (int)(eol ? eol - bol : (long)strlen(bol)), bol);
+        cr_assert_eq(t.lines[i], 1,
+                     "request %s (%s): %zu request lines, want 1:\n%s",
+                     sc->reqs[i].id, sc->reqs[i].line, t.lines[i], log);
+        cr_assert(t.says[i], "the line of request %s does not say \"%s\":\n%s",
+                  sc->reqs[i].id, sc->reqs[i].line, log);
     }
     for (int i = 0; i < DONE + LEFT; i++) {
-        char needle[64];
-        snprintf(needle, sizeof needle, "job=%lld ", (long long)sc->job_ids[i]);
         size_t want = i < DONE ? 3 : 1; /* enqueued, leased, completed */
-        size_t got = json ? json_job_lines(log, sc->job_ids[i])
-                          : it_count_lines(log, needle);
-        cr_assert_geq(got, want,
+        cr_assert_geq(t.job_lines[i], want,
                       "job %lld: fewer than %zu state-change lines:\n%s",
                       (long long)sc->job_ids[i], want, log);
+        cr_assert(t.enqueue_has_req[i],
+                  "job %lld: no \"enqueued\" line with the request id of "
+                  "its POST /v1/jobs:\n%s",
+                  (long long)sc->job_ids[i], log);
     }
     cr_assert(!strstr(log, sc->s.key), "the admin key is in the log");
     cr_assert(!strstr(log, sc->agent.token), "an agent token is in the log");
@@ -274,10 +332,10 @@ static void log_case(bool json)
                            : "--log-level info");
     /* A wrong key and an agent token where it is not allowed: refused, and
      * neither secret may be logged. */
-    json_decref(req(&sc, "GET", "/v1/jobs", NULL, "not-the-key-s3cr3t", 401,
-                    NULL));
-    json_decref(req(&sc, "GET", "/v1/queue/stats", NULL, sc.agent.token, 403,
-                    NULL));
+    json_decref(
+        req(&sc, "GET", "/v1/jobs", NULL, "not-the-key-s3cr3t", 401, NULL));
+    json_decref(
+        req(&sc, "GET", "/v1/queue/stats", NULL, sc.agent.token, 403, NULL));
     json_decref(req(&sc, "GET", "/v1/queue/stats", NULL, sc.s.key, 200, NULL));
     cr_assert_eq(th_server_stop(&sc.s), 0);
     char *log = th_server_log(&sc.s);
@@ -286,8 +344,8 @@ static void log_case(bool json)
             size_t len = strcspn(p, "\n");
             json_error_t e;
             json_t *v = json_loadb(p, len, 0, &e);
-            cr_assert(json_is_object(v), "not a JSON log line: %.*s",
-                      (int)len, p);
+            cr_assert(json_is_object(v), "not a JSON log line: %.*s", (int)len,
+                      p);
             cr_assert(json_is_string(json_object_get(v, "time")) &&
                           json_is_string(json_object_get(v, "level")) &&
                           json_is_string(json_object_get(v, "msg")),

@@ -91,13 +91,14 @@ static int complete_batch(th_server *s, const char *token, json_t *jobs,
 {
     json_t *items = json_array(), *j;
     size_t i;
-    json_array_foreach(jobs, i, j) {
+    json_array_foreach(jobs, i, j)
+    {
         json_array_append_new(
-            items, json_pack("{s:O,s:O,s:{s:O}}", "id",
-                             json_object_get(j, "id"), "lease_token",
-                             json_object_get(j, "lease_token"), "result",
-                             "n", json_object_get(json_object_get(j, "payload"),
-                                                  "n")));
+            items,
+            json_pack("{s:O,s:O,s:{s:O}}", "id", json_object_get(j, "id"),
+                      "lease_token", json_object_get(j, "lease_token"),
+                      "result", "n",
+                      json_object_get(json_object_get(j, "payload"), "n")));
     }
     json_t *body = json_pack("{s:o}", "jobs", items);
     char *text = json_dumps(body, JSON_COMPACT);
@@ -110,7 +111,8 @@ static int complete_batch(th_server *s, const char *token, json_t *jobs,
         json_decref(r);
         return WK_COMPLETE;
     }
-    json_array_foreach(results, i, j) {
+    json_array_foreach(results, i, j)
+    {
         if (!json_is_true(json_object_get(j, "ok"))) (*bad)++;
     }
     json_decref(r);
@@ -161,12 +163,13 @@ static int worker(th_server *s, int w, const char *path)
         size_t cap = json_array_size(jobs) * 48 + 1, len = 0, i;
         char *buf = malloc(cap);
         json_t *j;
-        json_array_foreach(jobs, i, j) {
+        json_array_foreach(jobs, i, j)
+        {
             len += (size_t)snprintf(
                 buf + len, cap - len, "%lld %lld\n",
                 (long long)json_integer_value(json_object_get(j, "id")),
-                (long long)json_integer_value(json_object_get(
-                    json_object_get(j, "payload"), "n")));
+                (long long)json_integer_value(
+                    json_object_get(json_object_get(j, "payload"), "n")));
         }
         bool written = write_all(fd, buf, len);
         free(buf);
@@ -176,9 +179,9 @@ static int worker(th_server *s, int w, const char *path)
         if (rc) break;
     }
     if (rc == WK_OK && bad) rc = WK_ITEM;
-    int n = snprintf(line, sizeof line,
-                     "# leased %zu bad %zu rounds %zu rc %d%s\n", leased, bad,
-                     rounds, rc, why);
+    int n =
+        snprintf(line, sizeof line, "# leased %zu bad %zu rounds %zu rc %d%s\n",
+                 leased, bad, rounds, rc, why);
     write_all(fd, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
     close(fd);
     free(token);
@@ -191,10 +194,10 @@ static void enqueue_all(th_server *s, int *n_of)
     for (int b = 0; b < NJOBS / ENQUEUE_BATCH; b++) {
         json_t *arr = json_array();
         for (int i = 0; i < ENQUEUE_BATCH; i++)
-            json_array_append_new(
-                arr, json_pack("{s:s,s:s,s:{s:i}}", "type", "drain",
-                               "target_agent", "drainer", "payload", "n",
-                               b * ENQUEUE_BATCH + i));
+            json_array_append_new(arr, json_pack("{s:s,s:s,s:{s:i}}", "type",
+                                                 "drain", "target_agent",
+                                                 "drainer", "payload", "n",
+                                                 b * ENQUEUE_BATCH + i));
         json_t *body = json_pack("{s:o}", "jobs", arr);
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
@@ -203,7 +206,8 @@ static void enqueue_all(th_server *s, int *n_of)
         json_t *jobs = json_object_get(r, "jobs"), *j;
         size_t i;
         cr_assert_eq(json_array_size(jobs), ENQUEUE_BATCH);
-        json_array_foreach(jobs, i, j) {
+        json_array_foreach(jobs, i, j)
+        {
             json_int_t id = json_integer_value(json_object_get(j, "id"));
             cr_assert(id >= 1 && id <= NJOBS, "job id %lld outside 1..%d",
                       (long long)id, NJOBS);
@@ -237,9 +241,12 @@ static size_t tally(const char *path, int w, const int *n_of,
                   w, id);
         cr_assert_eq(seen[id], 0,
                      "job %lld was leased twice (again by worker %d) while "
-                     "its 60 s lease held", id, w);
-        cr_assert_eq(pn, n_of[id], "job %lld arrived with payload n=%lld, "
-                     "enqueued with %d", id, pn, n_of[id]);
+                     "its 60 s lease held",
+                     id, w);
+        cr_assert_eq(pn, n_of[id],
+                     "job %lld arrived with payload n=%lld, "
+                     "enqueued with %d",
+                     id, pn, n_of[id]);
         seen[id] = 1;
         n++;
     }
@@ -268,7 +275,8 @@ Test(integration_workers, eight_worker_processes_drain_100k_jobs_exactly_once)
     th_server s;
     th_server_start(&s, "env:FLOWSTATE_API_KEY=" ADMIN_KEY);
     cr_assert_str_eq(s.key, ADMIN_KEY);
-    for (int i = 0; i <= NJOBS; i++) N_OF[i] = -1;
+    for (int i = 0; i <= NJOBS; i++)
+        N_OF[i] = -1;
     int64_t t0 = it_mono_ms();
     enqueue_all(&s, N_OF);
     int64_t t1 = it_mono_ms();
@@ -286,7 +294,8 @@ Test(integration_workers, eight_worker_processes_drain_100k_jobs_exactly_once)
     int codes[NWORKERS];
     for (int w = 0; w < NWORKERS; w++) {
         int st;
-        while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR) {}
+        while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR) {
+        }
         codes[w] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     }
     int64_t t2 = it_mono_ms();
@@ -296,8 +305,8 @@ Test(integration_workers, eight_worker_processes_drain_100k_jobs_exactly_once)
         cr_assert_eq(codes[w], 0,
                      "worker %d ended with %d (10 register, 11 lease, 12 "
                      "complete request, 13 a completion item not ok, 14 "
-                     "stats, 15 file, 128+ signal): %s", w, codes[w],
-                     summary);
+                     "stats, 15 file, 128+ signal): %s",
+                     w, codes[w], summary);
     }
 
     size_t total = 0;
@@ -311,8 +320,8 @@ Test(integration_workers, eight_worker_processes_drain_100k_jobs_exactly_once)
 
     json_t *st = it_call(&s, "GET", "/v1/queue/stats", NULL, s.key, 200);
     json_t *states = json_object_get(st, "states");
-    const char *names[] = { "pending", "scheduled", "running", "failed",
-                            "cancelled" };
+    const char *names[] = {"pending", "scheduled", "running", "failed",
+                           "cancelled"};
     cr_assert_eq(json_integer_value(json_object_get(states, "completed")),
                  NJOBS, "completed: %s", json_dumps(states, JSON_COMPACT));
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -324,8 +333,9 @@ Test(integration_workers, eight_worker_processes_drain_100k_jobs_exactly_once)
     cr_assert_eq(json_integer_value(json_object_get(c, "rescued")), 0);
     json_decref(st);
     printf("workers: enqueue %d jobs %lld ms, drain by %d processes %lld ms "
-           "(%.0f jobs/s)\n", NJOBS, (long long)(t1 - t0), NWORKERS,
-           (long long)(t2 - t1), NJOBS * 1000.0 / (double)(t2 - t1 + 1));
+           "(%.0f jobs/s)\n",
+           NJOBS, (long long)(t1 - t0), NWORKERS, (long long)(t2 - t1),
+           NJOBS * 1000.0 / (double)(t2 - t1 + 1));
     fflush(stdout);
     th_server_cleanup(&s);
 }
