@@ -15,9 +15,12 @@
  *       expired (not before), at attempt 2, and completes them; the dead
  *       worker's tokens are refused.
  *   sigterm_is_graceful
- *       SIGTERM with a 20 s long-poll in flight: the long-poll answers at
- *       once, requests racing the shutdown get 503 or a closed connection,
- *       the server exits 0 and the database is intact after a restart.
+ *       SIGTERM with a 20 s long-poll in flight and batch enqueues racing
+ *       the shutdown: the long-poll answers at once (200, empty), each
+ *       batch gets 201, 503 or a closed connection (never another 5xx), the
+ *       server exits 0, and after a restart the database holds every job
+ *       enqueued before, every batch answered 201 and nothing of the
+ *       others.
  *
  * Threads only call th_http (a fresh curl handle per call) and never
  * cr_assert; the test thread checks what they recorded after joining them.
@@ -575,23 +578,52 @@ static void *longpoll_main(void *arg)
     return NULL;
 }
 
+#define HAMMER_BATCH 20
+
+/* Enqueues batches of HAMMER_BATCH "hammer" jobs across the shutdown;
+ * status[r] is what batch r was answered (payload {"r": r}). */
 typedef struct hammer {
     th_server *s;
     atomic_bool *stop;
+    int *status;
+    size_t n, cap;
     size_t ok, unavailable, closed, other;
     int other_status;
     char other_body[256];
 } hammer;
 
-/* Sends requests until told to stop or the server is long gone. */
+static char *hammer_batch(size_t r)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < HAMMER_BATCH; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "term-%zu-%d", r, i);
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:{s:I},s:s}", "type",
+                                             "hammer", "target_agent",
+                                             "elsewhere", "payload", "r",
+                                             (json_int_t)r, "unique_key", key));
+    }
+    json_t *body = json_pack("{s:o}", "jobs", arr);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
+
+/* Sends batches until told to stop or the server is long gone. */
 static void *hammer_main(void *arg)
 {
     hammer *h = arg;
     while (!atomic_load(h->stop) && h->closed < 50) {
         int st;
-        char *r =
-            th_http(h->s, "GET", "/v1/jobs?limit=1", NULL, h->s->key, &st);
-        if (st == 200) {
+        char *body = hammer_batch(h->n);
+        char *r = th_http(h->s, "POST", "/v1/jobs", body, h->s->key, &st);
+        free(body);
+        if (h->n == h->cap) {
+            h->cap = h->cap ? h->cap * 2 : 256;
+            h->status = realloc(h->status, h->cap * sizeof *h->status);
+        }
+        h->status[h->n++] = st;
+        if (st == 201) {
             h->ok++;
         } else if (st == 503) {
             h->unavailable++;
@@ -605,6 +637,42 @@ static void *hammer_main(void *arg)
         free(r);
     }
     return NULL;
+}
+
+/* After the restart: a batch answered 201 is all there, any other is not
+ * there at all.  Returns how many hammer jobs are stored. */
+static size_t hammer_check(th_server *s, const hammer *h)
+{
+    size_t *count = calloc(h->n + 1, sizeof *count), total = 0;
+    char path[128], cursor[32] = "";
+    for (;;) {
+        snprintf(path, sizeof path, "/v1/jobs?type=hammer&limit=1000%s%s",
+                 cursor[0] ? "&cursor=" : "", cursor);
+        json_t *page = it_call(s, "GET", path, NULL, s->key, 200), *j;
+        size_t i;
+        json_array_foreach(json_object_get(page, "jobs"), i, j)
+        {
+            json_int_t r = json_integer_value(
+                json_object_get(json_object_get(j, "payload"), "r"));
+            cr_assert(r >= 0 && (size_t)r < h->n, "unknown hammer job");
+            count[r]++;
+            total++;
+        }
+        const char *next =
+            json_string_value(json_object_get(page, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        json_decref(page);
+        if (!next) break;
+    }
+    for (size_t r = 0; r < h->n; r++) {
+        size_t want = h->status[r] == 201 ? HAMMER_BATCH : 0;
+        cr_assert_eq(count[r], want,
+                     "batch %zu was answered %d but %zu of its %d jobs are "
+                     "stored",
+                     r, h->status[r], count[r], HAMMER_BATCH);
+    }
+    free(count);
+    return total;
 }
 
 /* Waits until n workers are blocked in a long-poll (stats counters). */
@@ -679,10 +747,12 @@ Test(integration_crash, sigterm_is_graceful)
                      i);
         json_decref(j);
     }
-    cr_assert_eq(it_state_count(&s, "pending"), 5);
-    printf("sigterm: shutdown %lld ms; concurrent requests: %zu ok, %zu 503, "
-           "%zu closed\n",
+    size_t stored = hammer_check(&s, &h);
+    cr_assert_eq(it_state_count(&s, "pending"), (int64_t)(5 + stored));
+    printf("sigterm: shutdown %lld ms; concurrent batch enqueues: %zu 201, "
+           "%zu 503, %zu closed\n",
            (long long)(t_exit - t_term), h.ok, h.unavailable, h.closed);
+    free(h.status);
     fflush(stdout);
     /* Issue 2, graceful shutdown: "finish in-flight requests": a long-poll
      * in flight at SIGTERM ends like one whose wait ran out, 200 with an
