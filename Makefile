@@ -63,8 +63,14 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BUILD)/flowstate serve $(ARGS)
 
-# The suite CI runs: everything under ASan + UBSan.
+# The suite CI runs: a ThreadSanitizer race check of the queue under
+# concurrent workers, then everything under ASan + UBSan.
 test: deps-test
+	@$(MAKE) --no-print-directory BUILD=build/tsan SANITIZE=thread \
+	    build/tsan/bench/bench_queue
+	TSAN_OPTIONS=halt_on_error=1 build/tsan/bench/bench_queue --jobs 2000 \
+	    --quick --dir $${TMPDIR:-/tmp} >/dev/null
+	@echo "tsan: queue race check passed"
 	@$(MAKE) --no-print-directory BUILD=build/san SANITIZE=address,undefined \
 	    build/san/flowstate build/san/flowstate-tests
 	scripts/run-tests.sh build/san

@@ -14,7 +14,8 @@
  * and prints one table.  Ratios against the anchor matter more than the
  * absolute numbers on a noisy machine.
  *
- * usage: bench_queue [--jobs N] [--dir DIR]
+ * usage: bench_queue [--jobs N] [--dir DIR] [--quick]
+ * --quick skips the latency runs (used as a race check under TSan).
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -32,6 +33,7 @@
 
 static int NJOBS = 100000;
 static const char *DIR_ = "/tmp";
+static bool QUICK;
 
 typedef struct ctx {
     store *st;
@@ -240,8 +242,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--jobs") && i + 1 < argc) NJOBS = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc) DIR_ = argv[++i];
+        else if (!strcmp(argv[i], "--quick")) QUICK = true;
         else {
-            fprintf(stderr, "usage: bench_queue [--jobs N] [--dir DIR]\n");
+            fprintf(stderr, "usage: bench_queue [--jobs N] [--dir DIR] [--quick]\n");
             return 2;
         }
     }
@@ -265,6 +268,7 @@ int main(int argc, char **argv)
                      ts[i] > 1 ? "s" : "");
             printf("%-8s %-26s %10.0f /s %9.2fx\n", m, label, r, r / anchor);
         }
+        if (QUICK) continue;
         double p50, p99;
         bench_latency(normal, &p50, &p99);
         printf("%-8s %-26s %10.3f ms\n", m, "enqueue->start p50", p50);
