@@ -1,24 +1,26 @@
 /*
  * store_sqlite.c - the embedded SQLite backend of store.h, with group commit.
  *
- * One writer, many readers (WAL mode):
+ * One write connection, many read connections (WAL mode).  Writes use
+ * leader-based group commit (as in LevelDB's write queue):
  *
- *   caller threads                 writer thread (owns the write connection)
- *   --------------                 ------------------------------------------
- *   wsubmit(op) --append--> [op list] --take all--> BEGIN IMMEDIATE
- *        |                                          for each op:
- *        |                                            SAVEPOINT; op->fn();
- *        |                                            RELEASE | ROLLBACK TO
- *        |                                          COMMIT  (one fsync)
- *        +<--------- done, rc ---------------------- mark every op done
+ *   wsubmit(op): append op to the queue
+ *     if another thread is leading:  wait until op is done -> return its rc
+ *     else become the leader:        take EVERY queued op
+ *                                    BEGIN IMMEDIATE
+ *                                    for each op: SAVEPOINT; op->fn();
+ *                                                 RELEASE | ROLLBACK TO
+ *                                    COMMIT (one fsync for all)
+ *                                    mark them done, wake their threads
  *
- * Writes from concurrent callers that arrive while a commit is in flight
- * queue up and share the next transaction and its single fsync, so an
- * acknowledged write is durable with synchronous=FULL and throughput grows
- * with concurrency instead of being capped at one fsync per write.  Each op
- * runs inside its own savepoint: a failing op rolls back alone, the rest of
- * the batch still commits.  If the COMMIT itself fails, every op in the
- * batch fails: callers discard their outputs whenever rc != 0.
+ * Writes that arrive while a commit is in flight queue up and share the
+ * next transaction and its single fsync, so an acknowledged write is durable
+ * with synchronous=FULL and throughput grows with concurrency instead of
+ * being capped at one fsync per write.  The leader runs the batch on its own
+ * thread: a lone writer pays no thread hand-off at all.  Each op runs in its
+ * own savepoint: a failing op rolls back alone, the rest of the batch still
+ * commits.  If the COMMIT itself fails, every op in the batch fails: callers
+ * discard their outputs whenever rc != 0.
  *
  * Reads borrow a connection from a small pool (opened on demand); WAL lets
  * them run beside the writer and see every committed batch.
@@ -53,20 +55,19 @@ typedef struct sqlite_store {
     store base;
     char *path;
     store_options opt;
-    sqlc *w;                 /* writer connection, writer thread only */
-    pthread_t writer;
-    pthread_mutex_t lock;    /* guards head/tail/stop and op->done */
-    pthread_cond_t work;     /* writer waits for ops */
-    pthread_cond_t done;     /* submitters wait for their op */
+    sqlc *w;                 /* write connection, used by the leader only */
+    pthread_mutex_t lock;    /* guards head/tail/leading/closed, op->done */
+    pthread_cond_t done;     /* followers wait for their op or a turn */
     wop *head, *tail;
-    bool stop;
+    bool leading;            /* a thread is running a batch */
+    bool closed;
     pthread_mutex_t rlock;   /* guards the reader pool */
     rconn *readers;
 } sqlite_store;
 
 #define S(st) ((sqlite_store *)(st))
 
-/* --- the writer ------------------------------------------------------- */
+/* --- group commit ---------------------------------------------------- */
 
 static void run_batch(sqlite_store *s, wop *batch)
 {
@@ -89,43 +90,33 @@ static void run_batch(sqlite_store *s, wop *batch)
     }
 }
 
-static void *writer_main(void *arg)
-{
-    sqlite_store *s = arg;
-    pthread_mutex_lock(&s->lock);
-    for (;;) {
-        while (!s->head && !s->stop) pthread_cond_wait(&s->work, &s->lock);
-        if (!s->head) break; /* stop requested and nothing left */
-        wop *batch = s->head;
-        s->head = s->tail = NULL;
-        pthread_mutex_unlock(&s->lock);
-        run_batch(s, batch);
-        pthread_mutex_lock(&s->lock);
-        for (wop *o = batch, *next; o; o = next) {
-            next = o->next;
-            o->done = true;
-        }
-        pthread_cond_broadcast(&s->done);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
-}
-
-/* Runs fn(writer connection, arg) inside the next group-commit batch and
- * returns its rc once the batch is committed (or failed). */
+/* Runs fn(write connection, arg) inside the next group-commit batch and
+ * returns its rc once that batch is committed (or failed). */
 static int wsubmit(sqlite_store *s, int (*fn)(sqlc *, void *), void *arg)
 {
     wop op = { .fn = fn, .arg = arg };
     pthread_mutex_lock(&s->lock);
-    if (s->stop) {
+    if (s->closed) {
         pthread_mutex_unlock(&s->lock);
         return FS_ESHUTDOWN;
     }
     if (s->tail) s->tail->next = &op;
     else s->head = &op;
     s->tail = &op;
-    pthread_cond_signal(&s->work);
-    while (!op.done) pthread_cond_wait(&s->done, &s->lock);
+    while (!op.done && s->leading) pthread_cond_wait(&s->done, &s->lock);
+    if (op.done) {
+        pthread_mutex_unlock(&s->lock);
+        return op.rc;
+    }
+    s->leading = true; /* our op is still queued: lead the next batch */
+    wop *batch = s->head;
+    s->head = s->tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+    run_batch(s, batch);
+    pthread_mutex_lock(&s->lock);
+    for (wop *o = batch; o; o = o->next) o->done = true;
+    s->leading = false;
+    pthread_cond_broadcast(&s->done);
     pthread_mutex_unlock(&s->lock);
     return op.rc;
 }
@@ -1078,10 +1069,9 @@ static void sq_close(store *st)
 {
     sqlite_store *s = S(st);
     pthread_mutex_lock(&s->lock);
-    s->stop = true;
-    pthread_cond_signal(&s->work);
+    s->closed = true; /* callers must have stopped writing by now */
+    while (s->leading) pthread_cond_wait(&s->done, &s->lock);
     pthread_mutex_unlock(&s->lock);
-    pthread_join(s->writer, NULL);
     for (rconn *r = s->readers, *next; r; r = next) {
         next = r->next;
         sqlc_close(r->c);
@@ -1090,7 +1080,6 @@ static void sq_close(store *st)
     sqlc_close(s->w);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rlock);
-    pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->done);
     free(s->path);
     free(s);
@@ -1147,16 +1136,7 @@ int store_sqlite_open(store **out, const char *path, const store_options *opt)
     if (sqlc_migrate(s->w, fs_now(&fs_clock_real))) goto fail;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->rlock, NULL);
-    pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->done, NULL);
-    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
-        log_error("store: cannot start the writer thread");
-        pthread_mutex_destroy(&s->lock);
-        pthread_mutex_destroy(&s->rlock);
-        pthread_cond_destroy(&s->work);
-        pthread_cond_destroy(&s->done);
-        goto fail;
-    }
     *out = &s->base;
     return 0;
 fail:
