@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/fs.h"
@@ -85,12 +86,31 @@ close_file:
     return key;
 }
 
+/*
+ * The default key file: ./flowstate.key, or, when that is absent and
+ * FLOWSTATE_DB names a SQLite file, the flowstate.key beside it (where
+ * `flowstate serve` writes the key by default).  OUT: path in buf.
+ */
+static const char *default_key_file(char *buf, size_t cap)
+{
+    const char *db = getenv("FLOWSTATE_DB");
+    if (access(CLIENT_DEFAULT_KEY_FILE, F_OK) == 0 || !db || !*db ||
+        strstr(db, "://"))
+        return CLIENT_DEFAULT_KEY_FILE;
+    if (!strncmp(db, "sqlite:", 7)) db += 7;
+    else if (!strncmp(db, "file:", 5)) db += 5;
+    const char *slash = strrchr(db, '/');
+    if (!slash) return CLIENT_DEFAULT_KEY_FILE;
+    snprintf(buf, cap, "%.*s/flowstate.key", (int)(slash - db), db);
+    return buf;
+}
+
 /* The key, resolved in the order client.h gives; NULL after printing why. */
 static char *resolve_key(const client_opts *o)
 {
     const char *env_key = getenv("FLOWSTATE_API_KEY");
     const char *env_file = getenv("FLOWSTATE_KEY_FILE");
-    char *key;
+    char *key, beside_db[4096];
     if (o->key)
         key = xstrdup(o->key);
     else if (o->key_file)
@@ -98,8 +118,9 @@ static char *resolve_key(const client_opts *o)
     else if (env_key && *env_key)
         key = xstrdup(env_key);
     else
-        key = read_key_file(env_file && *env_file ? env_file
-                                                  : CLIENT_DEFAULT_KEY_FILE);
+        key = read_key_file(env_file && *env_file
+                                ? env_file
+                                : default_key_file(beside_db, sizeof beside_db));
     if (!key) return NULL;
     /* A key goes into a header line: no spaces or control characters. */
     for (const char *p = key; *p; p++) {

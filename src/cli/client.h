@@ -6,7 +6,8 @@
  * environment, then defaults:
  *   URL: --url, $FLOWSTATE_URL, http://127.0.0.1:8080
  *   key: --key, --key-file, $FLOWSTATE_API_KEY, $FLOWSTATE_KEY_FILE,
- *        ./flowstate.key (a key file's trailing whitespace is stripped)
+ *        ./flowstate.key, else flowstate.key beside $FLOWSTATE_DB (where
+ *        `flowstate serve` writes it); trailing whitespace is stripped
  * A flag always beats the environment, so `--key-file F` wins over an
  * exported FLOWSTATE_API_KEY.
  *

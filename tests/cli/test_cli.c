@@ -111,6 +111,7 @@ static void setup(void)
     unsetenv("FLOWSTATE_URL");
     unsetenv("FLOWSTATE_API_KEY");
     unsetenv("FLOWSTATE_KEY_FILE");
+    unsetenv("FLOWSTATE_DB");
     setenv("NO_COLOR", "1", 1);
 }
 
@@ -493,6 +494,30 @@ Test(cli, key_file_is_trimmed_and_sent_as_bearer)
     assert_has(RESP.requests[0], "Authorization: Bearer fs_admin_123\r\n");
     cr_assert_str_eq(CAP.out_text, "{\n  \"status\": \"ok\"\n}\n");
     unlink(path);
+}
+
+Test(cli, key_beside_flowstate_db_is_found)
+{
+    /* serve writes its key beside the database: the CLI looks there when
+     * ./flowstate.key is absent (so run from an empty folder). */
+    char dir[] = "/tmp/cli-db-XXXXXX", cwd[] = "/tmp/cli-cwd-XXXXXX";
+    char path[64], db[64];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(mkdtemp(cwd));
+    cr_assert_eq(chdir(cwd), 0);
+    snprintf(path, sizeof path, "%s/flowstate.key", dir);
+    snprintf(db, sizeof db, "%s/x.db", dir);
+    FILE *f = fopen(path, "w");
+    fputs("fsk_beside\n", f);
+    fclose(f);
+    setenv("FLOWSTATE_DB", db, 1);
+    responder_start(1, (char *[]){answer(200, "{\"agents\":[]}")});
+    cr_assert_eq(RUN("agent", "list"), 0);
+    responder_stop();
+    assert_has(RESP.requests[0], "Authorization: Bearer fsk_beside\r\n");
+    unlink(path);
+    rmdir(dir);
+    rmdir(cwd);
 }
 
 Test(cli, key_flag_beats_environment)
