@@ -59,6 +59,49 @@ void api_job_complete(http_req *req, http_resp *resp);
 void api_job_fail(http_req *req, http_resp *resp);
 void api_jobs_complete(http_req *req, http_resp *resp);
 
+/* --- Request readers ------------------------------------------------------ */
+/*
+ * The parse-and-validate step of each handler that takes a body, split out
+ * so fuzz/fuzz_body.c drives exactly what the handlers run without a server:
+ * each reads a parsed body o (borrowed) and touches neither the store nor
+ * the request.  Each returns true, or false after writing the 400 into
+ * resp (as body.h's helpers do).  Borrowed pointers live as long as o.
+ */
+
+/* api_jobs.c: POST /v1/jobs, {"jobs":[…]} (batch) or one job object.
+ * OUT: *jobs and *n (free with fs_jobs_free, also after false), *batch. */
+bool api_jobs_read(json_t *o, http_resp *resp, fs_job **jobs, size_t *n,
+                   bool *batch);
+
+/* api_worker.c: POST /v1/jobs/lease.  Absent fields keep the defaults
+ * (max 1, lease_s 0, wait_ms 0). */
+typedef struct api_lease_args {
+    const char *agent_id; /* borrowed; NULL when absent */
+    json_t *types;        /* borrowed array of strings; NULL when absent */
+    int64_t max, lease_s, wait_ms;
+} api_lease_args;
+bool api_lease_read(json_t *o, http_resp *resp, api_lease_args *out);
+
+/* api_worker.c: POST /v1/jobs/complete, {"jobs":[{"id","lease_token",
+ * "result"}…]}.  OUT: *items, *n (items[i].result owned: free each, then
+ * items, also after false; .rc left 0 for the owner check). */
+bool api_completions_read(json_t *o, http_resp *resp,
+                          store_completion **items, size_t *n);
+
+/* api_agents.c: POST /v1/agents. */
+typedef struct api_agent_args {
+    const char *name, *type; /* borrowed */
+    json_t *job_types;       /* borrowed; NULL when absent */
+    json_t *metadata;        /* borrowed object; NULL when absent */
+} api_agent_args;
+bool api_agent_read(json_t *o, http_resp *resp, api_agent_args *out);
+
+/* api_agents.c: PUT /v1/agents/{id}/state.  if_match_value: the If-Match
+ * header (NULL when absent).  OUT: *state (borrowed), *expected
+ * (untouched when neither If-Match nor expected_version gives one). */
+bool api_state_read(json_t *o, const char *if_match_value, http_resp *resp,
+                    json_t **state, int64_t *expected);
+
 /* --- Shared helpers (api.c) ---------------------------------------------- */
 
 /* RFC 3339 string, or null for 0.  New reference. */

@@ -23,25 +23,31 @@
 
 #define MAX_JOB_TYPES 100
 
+/* Reads a registration body (see api.h).  Pure (no store):
+ * fuzz/fuzz_body.c drives it. */
+bool api_agent_read(json_t *o, http_resp *resp, api_agent_args *out)
+{
+    body_in in = { o, "", resp };
+    *out = (api_agent_args){ 0 };
+    return body_str(&in, "name", BODY_REQUIRED, QUEUE_MAX_NAME, &out->name) &&
+           body_str(&in, "type", BODY_REQUIRED, QUEUE_MAX_NAME, &out->type) &&
+           body_str_array(&in, "job_types", 0, MAX_JOB_TYPES, QUEUE_MAX_NAME,
+                          &out->job_types) &&
+           body_obj(&in, "metadata", 0, &out->metadata);
+}
+
 void api_agent_create(http_req *req, http_resp *resp)
 {
     json_t *o = body_parse(req->body, req->body_len, false, resp);
     if (!o) return;
-    body_in in = { o, "", resp };
-    const char *name = NULL, *type = NULL;
-    json_t *types = NULL, *meta = NULL;
+    api_agent_args ag;
     char *types_s = NULL, *meta_s = NULL, *token = NULL;
     fs_agent a = { 0 };
-    if (!body_str(&in, "name", BODY_REQUIRED, QUEUE_MAX_NAME, &name) ||
-        !body_str(&in, "type", BODY_REQUIRED, QUEUE_MAX_NAME, &type) ||
-        !body_str_array(&in, "job_types", 0, MAX_JOB_TYPES, QUEUE_MAX_NAME,
-                        &types) ||
-        !body_obj(&in, "metadata", 0, &meta))
-        goto out;
-    if (types) types_s = http_json_dump(types, 0);
-    if (meta) meta_s = http_json_dump(meta, 0);
-    int rc = registry_register(req->app->reg, name, type, types_s, meta_s, &a,
-                               &token);
+    if (!api_agent_read(o, resp, &ag)) goto out;
+    if (ag.job_types) types_s = http_json_dump(ag.job_types, 0);
+    if (ag.metadata) meta_s = http_json_dump(ag.metadata, 0);
+    int rc = registry_register(req->app->reg, ag.name, ag.type, types_s,
+                               meta_s, &a, &token);
     if (rc) {
         http_resp_fail(resp, req, rc, "register agent");
         goto out;
@@ -159,12 +165,12 @@ void api_state_get(http_req *req, http_resp *resp)
 }
 
 /*
- * Reads the expected version from If-Match ("3", "\"3\"", W/"3"; "*" means
- * no check).  false after a 400.  OUT: *v (untouched when absent).
+ * Reads the expected version from an If-Match value h ("3", "\"3\"",
+ * W/"3"; "*" or NULL means no check).  false after a 400.  OUT: *v
+ * (untouched when absent).
  */
-static bool if_match(http_req *req, http_resp *resp, int64_t *v)
+static bool if_match(const char *h, http_resp *resp, int64_t *v)
 {
-    const char *h = http_header(req, "If-Match");
     if (!h || strcmp(h, "*") == 0) return true;
     char buf[32];
     if (strncmp(h, "W/", 2) == 0) h += 2;
@@ -199,20 +205,29 @@ static void conflict(http_req *req, http_resp *resp, int64_t expected)
     json_object_set_new(err, "current_version", json_integer(current));
 }
 
+/* Reads a state write body (see api.h).  Pure (no store):
+ * fuzz/fuzz_body.c drives it. */
+bool api_state_read(json_t *o, const char *if_match_value, http_resp *resp,
+                    json_t **state, int64_t *expected)
+{
+    body_in in = { o, "", resp };
+    return body_obj(&in, "state", BODY_REQUIRED, state) &&
+           if_match(if_match_value, resp, expected) &&
+           body_int(&in, "expected_version", 0, 0, INT64_MAX, expected);
+}
+
 void api_state_put(http_req *req, http_resp *resp)
 {
     const char *id = req->params[0];
     if (!api_require_self(req, resp, id)) return;
     json_t *o = body_parse(req->body, req->body_len, false, resp);
     if (!o) return;
-    body_in in = { o, "", resp };
     json_t *state = NULL;
     int64_t expected = -1;
     char *text = NULL;
     fs_agent_state out = { 0 };
-    if (!body_obj(&in, "state", BODY_REQUIRED, &state) ||
-        !if_match(req, resp, &expected) ||
-        !body_int(&in, "expected_version", 0, 0, INT64_MAX, &expected))
+    if (!api_state_read(o, http_header(req, "If-Match"), resp, &state,
+                        &expected))
         goto out;
     text = http_json_dump(state, 0);
     int rc = registry_state_put(req->app->reg, id, text, expected, &out);

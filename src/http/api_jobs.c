@@ -62,12 +62,15 @@ static bool job_read(const body_in *in, fs_job *j)
 /*
  * Reads the jobs of a request: {"jobs":[…]} (batch) or one job object.
  * OUT: *jobs and *n (fs_jobs_free), *batch.  false after a 400.
+ * Pure (no store): fuzz/fuzz_body.c drives it.
  */
-static bool jobs_read(json_t *o, http_resp *resp, fs_job **jobs, size_t *n,
-                      bool *batch)
+bool api_jobs_read(json_t *o, http_resp *resp, fs_job **jobs, size_t *n,
+                   bool *batch)
 {
     body_in top = { o, "", resp };
     json_t *arr = NULL;
+    *jobs = NULL;
+    *n = 0;
     *batch = json_object_get(o, "jobs") != NULL;
     if (!*batch) {
         *jobs = xcalloc(1, sizeof **jobs);
@@ -103,7 +106,7 @@ void api_job_enqueue(http_req *req, http_resp *resp)
     fs_job *jobs = NULL;
     size_t n = 0;
     bool batch = false, *existed = NULL;
-    if (!jobs_read(o, resp, &jobs, &n, &batch)) goto out;
+    if (!api_jobs_read(o, resp, &jobs, &n, &batch)) goto out;
     existed = xcalloc(n, sizeof *existed);
     int rc = queue_enqueue(req->app->q, jobs, n, existed);
     if (rc) {

@@ -141,26 +141,35 @@ static void do_lease(http_req *req, http_resp *resp, const queue_lease_req *r)
     http_resp_json(resp, 200, json_pack("{s:o}", "jobs", arr));
 }
 
+/* Reads a lease body (see api.h).  Pure (no store): fuzz/fuzz_body.c
+ * drives it. */
+bool api_lease_read(json_t *o, http_resp *resp, api_lease_args *out)
+{
+    body_in in = { o, "", resp };
+    *out = (api_lease_args){ .max = 1 };
+    return body_str(&in, "agent_id", 0, QUEUE_MAX_NAME, &out->agent_id) &&
+           body_str_array(&in, "types", 0, MAX_TYPES, QUEUE_MAX_NAME,
+                          &out->types) &&
+           body_int(&in, "max", 0, 1, QUEUE_MAX_BATCH, &out->max) &&
+           body_int(&in, "lease_seconds", 0, 1, MAX_LEASE_S,
+                    &out->lease_s) &&
+           body_int(&in, "wait_ms", 0, 0, QUEUE_MAX_WAIT_MS, &out->wait_ms);
+}
+
 void api_job_lease(http_req *req, http_resp *resp)
 {
     json_t *o = body_parse(req->body, req->body_len, true, resp);
     if (!o) return;
-    body_in in = { o, "", resp };
-    const char *agent_id = NULL, *types[MAX_TYPES];
-    json_t *body_types = NULL, *agent_types = NULL;
-    int64_t max = 1, lease_s = 0, wait_ms = 0;
+    const char *types[MAX_TYPES];
+    json_t *agent_types = NULL;
+    api_lease_args la;
     fs_agent a = { 0 };
-    if (!body_str(&in, "agent_id", 0, QUEUE_MAX_NAME, &agent_id) ||
-        !body_str_array(&in, "types", 0, MAX_TYPES, QUEUE_MAX_NAME,
-                        &body_types) ||
-        !body_int(&in, "max", 0, 1, QUEUE_MAX_BATCH, &max) ||
-        !body_int(&in, "lease_seconds", 0, 1, MAX_LEASE_S, &lease_s) ||
-        !body_int(&in, "wait_ms", 0, 0, QUEUE_MAX_WAIT_MS, &wait_ms) ||
-        !lease_agent(req, resp, agent_id, &a))
+    if (!api_lease_read(o, resp, &la) ||
+        !lease_agent(req, resp, la.agent_id, &a))
         goto out;
     size_t ntypes;
-    if (body_types) {
-        ntypes = str_list(body_types, types, MAX_TYPES);
+    if (la.types) {
+        ntypes = str_list(la.types, types, MAX_TYPES);
     } else {
         agent_types = json_loads(a.job_types ? a.job_types : "[]", 0, NULL);
         ntypes = json_is_array(agent_types)
@@ -169,8 +178,8 @@ void api_job_lease(http_req *req, http_resp *resp)
     }
     queue_lease_req r = {
         .agent_id = a.id, .agent_type = a.type, .types = types,
-        .ntypes = ntypes, .max = (int)max, .lease_ms = lease_s * 1000,
-        .wait_ms = wait_ms,
+        .ntypes = ntypes, .max = (int)la.max, .lease_ms = la.lease_s * 1000,
+        .wait_ms = la.wait_ms,
     };
     do_lease(req, resp, &r);
 out:
@@ -285,14 +294,21 @@ static json_t *item_result(int64_t id, int rc)
 }
 
 /*
- * Reads and checks every batch item (all before any write).
- * OUT: items[i] (.result owned, free it), forbidden per item via .rc.
- * false after a 400.
+ * Reads every batch item (all before any write; see api.h).
+ * OUT: *items, *n (items[i].result owned, free it).  false after a 400.
+ * Pure (no store): fuzz/fuzz_body.c drives it.
  */
-static bool batch_read(http_req *req, http_resp *resp, json_t *arr,
-                       store_completion *items)
+bool api_completions_read(json_t *o, http_resp *resp,
+                          store_completion **items, size_t *n)
 {
-    body_in top = { NULL, "", resp };
+    body_in top = { o, "", resp };
+    json_t *arr = NULL;
+    *items = NULL;
+    *n = 0;
+    if (!body_array(&top, "jobs", BODY_REQUIRED, 1, QUEUE_MAX_BATCH, &arr))
+        return false;
+    *n = json_array_size(arr);
+    *items = xcalloc(*n, sizeof **items);
     for (size_t i = 0; i < json_array_size(arr); i++) {
         char where[32];
         json_t *jo = json_array_get(arr, i), *result = NULL;
@@ -310,27 +326,21 @@ static bool batch_read(http_req *req, http_resp *resp, json_t *arr,
             !body_str(&in, "lease_token", BODY_REQUIRED, MAX_TOKEN, &token) ||
             !body_any(&in, "result", &result))
             return false;
-        items[i] = (store_completion){ .id = id, .lease_token = token,
-                                       .result = result_text(result) };
+        (*items)[i] = (store_completion){ .id = id, .lease_token = token,
+                                          .result = result_text(result) };
     }
-    for (size_t i = 0; i < json_array_size(arr); i++)
-        items[i].rc = owner_check(req, items[i].id);
     return true;
 }
 
 void api_jobs_complete(http_req *req, http_resp *resp)
 {
-    json_t *o = body_parse(req->body, req->body_len, false, resp), *arr = NULL;
+    json_t *o = body_parse(req->body, req->body_len, false, resp);
     if (!o) return;
-    body_in in = { o, "", resp };
     store_completion *items = NULL, *todo = NULL;
     size_t n = 0, ntodo = 0;
-    if (!body_array(&in, "jobs", BODY_REQUIRED, 1, QUEUE_MAX_BATCH, &arr))
-        goto out;
-    n = json_array_size(arr);
-    items = xcalloc(n, sizeof *items);
+    if (!api_completions_read(o, resp, &items, &n)) goto out;
     todo = xcalloc(n, sizeof *todo);
-    if (!batch_read(req, resp, arr, items)) goto out;
+    for (size_t i = 0; i < n; i++) items[i].rc = owner_check(req, items[i].id);
     for (size_t i = 0; i < n; i++)
         if (items[i].rc == 0) todo[ntodo++] = items[i];
     int rc = ntodo ? queue_complete(req->app->q, todo, ntodo) : 0;
