@@ -3,6 +3,7 @@
 #   make run        install what is missing, build, start the server
 #   make test       install what is missing, build with ASan+UBSan, run all tests
 #   make bench      build optimised, run the benchmarks
+#   make fuzz       clang + libFuzzer: each fuzz/ target for FUZZ_SECONDS (60)
 #   make SANITIZE=thread test-queue   (any sanitizer set: BUILD dir follows)
 
 CC      ?= cc
@@ -28,10 +29,14 @@ TEST_SRC := $(shell find tests -name '*.c' 2>/dev/null | sort)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRC := $(shell find fuzz -name '*.c' 2>/dev/null | sort)
+FUZZ_REPLAY_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/replay/%.o)
+FUZZ_SECONDS ?= 60
 
 $(TEST_OBJ) $(BENCH_SRC:%.c=$(BUILD)/%.o): CFLAGS += -Itests -Ibench
 
-.PHONY: all run test check bench clean deps deps-test deps-bench format
+.PHONY: all run test check bench fuzz fuzz-merge clean deps deps-test \
+        deps-bench deps-fuzz format
 
 all: $(BUILD)/flowstate
 
@@ -46,11 +51,22 @@ $(BUILD)/libflowstate.a: $(LIB_OBJ)
 $(BUILD)/flowstate: $(BUILD)/src/main.o $(BUILD)/libflowstate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/flowstate-tests: $(TEST_OBJ) $(BUILD)/libflowstate.a
+$(BUILD)/flowstate-tests: $(TEST_OBJ) $(FUZZ_REPLAY_OBJ) $(BUILD)/libflowstate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libflowstate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The fuzz targets without LLVMFuzzerTestOneInput, linked into the tests
+# (tests/fuzz/test_corpus.c replays the corpora through them).
+$(BUILD)/replay/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY -c $< -o $@
+
+# A libFuzzer binary (clang; see the fuzz target below).
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/libflowstate.a
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+.SECONDARY: $(FUZZ_SRC:%.c=$(BUILD)/%.o)
 
 deps:
 	@scripts/setup.sh build
@@ -58,6 +74,8 @@ deps-test:
 	@scripts/setup.sh test
 deps-bench:
 	@scripts/setup.sh bench
+deps-fuzz:
+	@scripts/setup.sh fuzz
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -84,8 +102,25 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory BUILD=build/rel all $(BENCH_BIN:$(BUILD)/%=build/rel/%)
 	scripts/bench.sh build/rel
 
+# Every fuzz/ target, built with clang + libFuzzer + ASan + UBSan in
+# build/fuzz, run one after the other for FUZZ_SECONDS each from its
+# in-tree corpus (fuzz/run.sh); new inputs are kept in build/fuzz/new/ and
+# `make fuzz-merge` adds those that reach new code to fuzz/corpus/.
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	    SANITIZE=fuzzer-no-link,address,undefined \
+	    $(FUZZ_SRC:%.c=build/fuzz/%)
+	fuzz/run.sh run build/fuzz $(FUZZ_SECONDS)
+
+fuzz-merge: deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	    SANITIZE=fuzzer-no-link,address,undefined \
+	    $(FUZZ_SRC:%.c=build/fuzz/%)
+	fuzz/run.sh merge build/fuzz
+
 format:
-	clang-format -i $(SRC) $(TEST_SRC) $(BENCH_SRC) $(shell find src tests bench -name '*.h')
+	clang-format -i $(SRC) $(TEST_SRC) $(BENCH_SRC) $(FUZZ_SRC) \
+	    $(shell find src tests bench fuzz -name '*.h')
 
 clean:
 	rm -rf build

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# setup.sh [build|test|bench] - install the Debian packages Flowstate needs,
-# only those missing.  Run by `make run`, `make test` and `make bench`, so a
-# fresh Debian 12 machine needs nothing else.
+# setup.sh [build|test|bench|fuzz] - install the Debian packages Flowstate
+# needs, only those missing.  Run by `make run`, `make test`, `make bench`
+# and `make fuzz`, so a fresh Debian 12 machine needs nothing else.
 set -euo pipefail
 
 need=(pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
@@ -9,6 +9,7 @@ need=(pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
 case "${1:-build}" in
   test)  need+=(libcriterion-dev curl procps) ;;
   bench) need+=(libcriterion-dev curl procps wrk nginx-light sqlite3) ;;
+  fuzz)  need+=(clang libclang-rt-14-dev) ;;
 esac
 
 missing=()
