@@ -418,20 +418,26 @@ static int lease_fn(sqlc *c, void *arg)
 }
 
 /* JSON array text of the accepted types, for json_each(); NULL = any.
- * Type names are plain strings validated at the edge; quote and escape. */
+ * Type names are any non-empty strings: '"' and '\\' are escaped, and so
+ * are control characters (raw, they make SQLite reject the whole text). */
 static char *types_json(const store_lease *r)
 {
     if (r->ntypes == 0) return NULL;
     size_t len = 3;
-    for (size_t i = 0; i < r->ntypes; i++) len += 2 * strlen(r->types[i]) + 3;
+    for (size_t i = 0; i < r->ntypes; i++) len += 6 * strlen(r->types[i]) + 3;
     char *out = xmalloc(len), *p = out;
     *p++ = '[';
     for (size_t i = 0; i < r->ntypes; i++) {
         if (i) *p++ = ',';
         *p++ = '"';
-        for (const char *t = r->types[i]; *t; t++) {
+        for (const unsigned char *t = (const unsigned char *)r->types[i]; *t;
+             t++) {
+            if (*t < 0x20) {
+                p += sprintf(p, "\\u%04x", *t);
+                continue;
+            }
             if (*t == '"' || *t == '\\') *p++ = '\\';
-            *p++ = *t;
+            *p++ = (char)*t;
         }
         *p++ = '"';
     }
