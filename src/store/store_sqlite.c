@@ -19,8 +19,10 @@
  * being capped at one fsync per write.  The leader runs the batch on its own
  * thread: a lone writer pays no thread hand-off at all.  Each op runs in its
  * own savepoint: a failing op rolls back alone, the rest of the batch still
- * commits.  If the COMMIT itself fails, every op in the batch fails: callers
- * discard their outputs whenever rc != 0.
+ * commits.  If the COMMIT itself fails, or an error makes SQLite roll back
+ * the whole transaction (I/O, full disk, out of memory), every op of the
+ * batch not already failed fails with it and the rest of the batch does not
+ * run: callers discard their outputs whenever rc != 0.
  *
  * Reads borrow a connection from a small pool (opened on demand); WAL lets
  * them run beside the writer and see every committed batch.
@@ -69,25 +71,32 @@ typedef struct sqlite_store {
 
 /* --- group commit ---------------------------------------------------- */
 
+/*
+ * Runs a batch in one transaction (see the top of the file).  An op that
+ * fails rolls back to its savepoint and keeps its own rc.  Some errors (I/O,
+ * a full disk, out of memory) make SQLite roll back the whole transaction
+ * instead: then the ops before it are gone and the ops after it must not
+ * run, since each savepoint would then commit on its own.  Every op whose
+ * work did not commit gets the batch's error.
+ */
 static void run_batch(sqlite_store *s, wop *batch)
 {
+    sqlite3 *db = s->w->db;
     int rc = sqlc_exec(s->w, SQ_BEGIN);
-    for (wop *o = batch; o; o = o->next) {
-        if (rc) {
-            o->rc = rc;
-            continue;
+    for (wop *o = batch; o && !rc; o = o->next) {
+        if ((o->rc = sqlc_exec(s->w, SQ_SAVEPOINT)) == 0) {
+            o->rc = o->fn(s->w, o->arg);
+            if (o->rc && !sqlite3_get_autocommit(db))
+                sqlc_exec(s->w, SQ_ROLLBACK_TO);
+            if (!sqlite3_get_autocommit(db)) sqlc_exec(s->w, SQ_RELEASE);
         }
-        if ((o->rc = sqlc_exec(s->w, SQ_SAVEPOINT))) continue;
-        o->rc = o->fn(s->w, o->arg);
-        if (o->rc) sqlc_exec(s->w, SQ_ROLLBACK_TO);
-        sqlc_exec(s->w, SQ_RELEASE);
+        if (sqlite3_get_autocommit(db)) /* SQLite rolled it all back */
+            rc = o->rc ? o->rc : FS_EIO;
     }
-    if (rc) return;
-    rc = sqlc_exec(s->w, SQ_COMMIT);
-    if (rc) {
-        sqlc_exec(s->w, SQ_ROLLBACK);
-        for (wop *o = batch; o; o = o->next) o->rc = rc;
-    }
+    if (!rc && (rc = sqlc_exec(s->w, SQ_COMMIT))) sqlc_exec(s->w, SQ_ROLLBACK);
+    if (rc)
+        for (wop *o = batch; o; o = o->next)
+            if (o->rc == 0) o->rc = rc;
 }
 
 /* Runs fn(write connection, arg) inside the next group-commit batch and
