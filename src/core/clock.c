@@ -58,6 +58,14 @@ static bool expect(const char **p, const char *set)
     return false;
 }
 
+static int days_in_month(int y, int m)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30,
+                                31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
 bool fs_time_parse(const char *s, int64_t *out_ms)
 {
     int Y, M, D, h, m, sec, ms = 0;
@@ -67,7 +75,8 @@ bool fs_time_parse(const char *s, int64_t *out_ms)
         !digits(&p, 2, &h) || !expect(&p, ":") || !digits(&p, 2, &m) ||
         !expect(&p, ":") || !digits(&p, 2, &sec))
         return false;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+    if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 ||
+        m > 59 || sec > 60)
         return false;
     if (*p == '.') {
         p++;
@@ -82,7 +91,8 @@ bool fs_time_parse(const char *s, int64_t *out_ms)
     if (expect(&p, "Zz")) {
     } else if (*p == '+' || *p == '-') {
         int sign = *p++ == '-' ? -1 : 1, oh, om;
-        if (!digits(&p, 2, &oh) || !expect(&p, ":") || !digits(&p, 2, &om))
+        if (!digits(&p, 2, &oh) || !expect(&p, ":") || !digits(&p, 2, &om) ||
+            oh > 23 || om > 59)
             return false;
         offset = sign * (oh * 60 + om);
     } else {

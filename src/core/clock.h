@@ -30,7 +30,8 @@ int64_t fs_clock_manual_now(void *ctx);
 
 /* Formats ms as "2026-11-24T09:30:00.123Z" into buf (>= 32 bytes). */
 void fs_time_format(int64_t ms, char *buf, size_t len);
-/* Parses RFC 3339 (Z or +hh:mm offset, optional fraction). false on error. */
+/* Parses RFC 3339 (Z or +hh:mm offset, optional fraction).  false on error,
+ * including a day the month does not have and an offset past 23:59. */
 bool fs_time_parse(const char *s, int64_t *out_ms);
 
 #endif
