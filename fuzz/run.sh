@@ -46,7 +46,7 @@ for t in $targets; do
       grep -E 'contract broken|ERROR: |SUMMARY|Test unit written' "$log" ||
         tail -20 "$log"
     fi
-    grep -E '^(#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$log" || true
+    grep -E '^(#[0-9]+[[:space:]]+DONE|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$log" || true
     ;;
   merge)
     before=$(ls "$corpus" | wc -l)
