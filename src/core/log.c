@@ -73,6 +73,10 @@ void log_event(log_level level, const char *req_id, int64_t job_id,
         emit_json(ts, level, req_id, job_id, msg);
         return;
     }
+    /* One event, one line: messages may quote client input (job types,
+     * targets), whose control characters could forge or hide lines. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     char ids[96] = "";
     int n = 0;
     if (req_id) n += snprintf(ids + n, sizeof ids - (size_t)n, " req=%s", req_id);

@@ -3,7 +3,8 @@
  *
  * A line carries the time, the level, an optional request id and job id, and
  * a message.  Lines are written whole under a lock, so threads never
- * interleave.  Callers must never pass a secret (key, token) in a message:
+ * interleave; in text lines, control characters of the message show as '?'
+ * so an event is always one line.  Callers must never pass a secret (key, token) in a message:
  * there is no scrubbing here by design, only the rule.
  */
 #ifndef LOG_H

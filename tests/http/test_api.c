@@ -853,6 +853,29 @@ Test(http, sigterm_lets_a_waiting_lease_answer)
     free(id), free(tok);
 }
 
+Test(http, client_strings_cannot_forge_log_lines)
+{
+    th_server_cleanup(&srv);
+    th_server_start(&srv, "--log-level info");
+    /* job lines quote the type and target the client chose */
+    json_decref(req("POST", "/v1/jobs",
+                    "{\"type\":\"t\\n2030-01-01T00:00:00.000Z error FORGED\","
+                    "\"target_agent\":\"w\\r\\u001b[2Jx\"}",
+                    srv.key, 201));
+    char *log = th_server_log(&srv);
+    cr_assert(strstr(log, "job enqueued"), "%s", log);
+    for (char *line = log, *end; (end = strchr(line, '\n')); line = end + 1) {
+        cr_assert(line[0] == '2' && line[4] == '-' && line[10] == 'T',
+                  "a line that does not start with a time:\n%.*s\n--- log:\n%s",
+                  (int)(end - line), line, log);
+        cr_assert(strncmp(line, "2030-", 5) != 0, "a forged line:\n%s", log);
+        for (char *p = line; p < end; p++)
+            cr_assert((unsigned char)*p >= 0x20, "control byte 0x%02x in: %.*s",
+                      (unsigned char)*p, (int)(end - line), line);
+    }
+    free(log);
+}
+
 Test(http, env_api_key_is_the_admin_key)
 {
     th_server_cleanup(&srv);
