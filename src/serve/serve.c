@@ -5,7 +5,7 @@
  *   serve_main
  *     parse flags (usage error -> exit 2)
  *     store_open -> queue_open (ticker) -> registry_open -> auth_open
- *       -> http_start -> write --port-file -> print URL and key location
+ *       -> http_start -> print URL and key location -> write --port-file
  *     sigwait(SIGTERM | SIGINT)          (blocked in every thread, so the
  *                                         main thread is the one that wakes)
  *     app.stopping = true                new requests get 503
@@ -325,9 +325,10 @@ int serve_main(int argc, char **argv)
                 o.port);
         goto close;
     }
+    /* The port file says "listening" to scripts: the banner comes first. */
+    print_banner(&o, http_port(http), key_file, src);
     if (o.port_file && write_port_file(o.port_file, http_port(http)))
         goto stop;
-    print_banner(&o, http_port(http), key_file, src);
     int sig = 0;
     sigwait(&set, &sig);
     log_info("signal %d: shutting down", sig);

@@ -8,12 +8,15 @@
  * agent list must be byte-for-byte what they were before it.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -816,6 +819,46 @@ Test(http, restart_keeps_jobs_and_the_admin_key)
     cr_assert(strstr(all, "admin key written to"), "%s", all);
     cr_assert(strstr(all, "(created earlier)"), "%s", all);
     cr_assert(strstr(all, "flowstate listening on http://127.0.0.1:"), "%s", all);
+}
+
+Test(http, banner_is_printed_before_the_port_file_says_ready)
+{
+    /* Scripts take the port file as "listening"; the URL and the key's
+     * location must be on stdout by then.  A race: the harness polls too
+     * slowly to see it, so spawn the server here and poll tightly. */
+    char port[400], out[400], db[400];
+    snprintf(port, sizeof port, "%s/port2", srv.dir);
+    snprintf(out, sizeof out, "%s/stdout2.log", srv.dir);
+    snprintf(db, sizeof db, "%s/t2.db", srv.dir);
+    for (int i = 0; i < 30; i++) {
+        unlink(port);
+        pid_t pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            dup2(fd, 1);
+            unsetenv("FLOWSTATE_API_KEY");
+            const char *bin = getenv("FLOWSTATE_BIN");
+            execl(bin, bin, "serve", "--db", db, "--port", "0", "--port-file",
+                  port, "--key-file", srv.key_file, "--log-level", "warn",
+                  (char *)NULL);
+            _exit(127);
+        }
+        while (access(port, F_OK) != 0) {
+            cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "server died");
+            struct timespec ts = { 0, 100 * 1000 };
+            nanosleep(&ts, NULL);
+        }
+        char buf[2048] = "";
+        FILE *f = fopen(out, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        buf[n] = '\0';
+        if (f) fclose(f);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        cr_assert(strstr(buf, "flowstate listening on"),
+                  "start %d: the port file is there, the banner is not", i);
+    }
 }
 
 Test(http, existing_key_file_is_never_overwritten)
