@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -51,12 +52,33 @@ static bool is_admin_key(const char *s)
 
 /*
  * Reads an existing key file into key (>= 64 bytes) when it holds a
- * well-formed admin key.  false otherwise (unreadable, other content).
+ * well-formed admin key and is private: a regular file (not a symlink)
+ * owned by this user that nobody else may read or write.  A key others can
+ * read is no secret, and one they can write (or planted) is theirs.
+ * false otherwise, with *why saying what is wrong.
  */
-static bool read_key_file(const char *path, char *key, size_t cap)
+static bool read_key_file(const char *path, char *key, size_t cap,
+                          const char **why)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
+    struct stat st;
+    *why = "holds no admin key";
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP) *why = "is a symbolic link";
+        return false;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid() || (st.st_mode & 077)) {
+        *why = "is not a private file (it must be a regular file of this "
+               "user with mode 0600)";
+        close(fd);
+        return false;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return false;
+    }
     bool ok = fgets(key, (int)cap, f) != NULL;
     fclose(f);
     if (!ok) return false;
@@ -111,11 +133,12 @@ static int bootstrap_key(auth *a, const char *key_file, auth_key_source *source)
     int rc = write_key_file(key_file, key);
     if (rc == FS_ECONFLICT) {
         char old[128];
-        if (!read_key_file(key_file, old, sizeof old)) {
+        const char *why;
+        if (!read_key_file(key_file, old, sizeof old, &why)) {
             fprintf(stderr,
-                    "flowstate: warning: key file %s exists and holds no "
-                    "admin key; not overwriting it. Remove it or set "
-                    "FLOWSTATE_API_KEY.\n", key_file);
+                    "flowstate: warning: key file %s exists and %s; not "
+                    "using or overwriting it. Fix or remove it, or set "
+                    "FLOWSTATE_API_KEY.\n", key_file, why);
             rc = FS_EIO;
             goto wipe;
         }

@@ -13,7 +13,8 @@
  * First start (auth_open): with no env key and no stored admin key, a key
  * is created, written once to the key file (mode 0600, O_EXCL; an existing
  * file is never overwritten) and only then its hash is stored.  If the
- * file already exists and holds a well-formed key, that key is adopted.
+ * file already exists, is private (a regular file of this user, mode 0600)
+ * and holds a well-formed key, that key is adopted; otherwise start fails.
  */
 #ifndef HTTP_AUTH_H
 #define HTTP_AUTH_H

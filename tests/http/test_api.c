@@ -879,6 +879,60 @@ Test(http, existing_key_file_is_never_overwritten)
     free(log);
 }
 
+/* Runs `flowstate serve` on dir with key file kf and no env key, for at
+ * most 10 s.  Returns its exit code (137 when it had to be killed).
+ * OUT: *err, its stderr (caller frees). */
+static int serve_once(const char *dir, const char *kf, char **err)
+{
+    char cmd[2048], path[400];
+    snprintf(cmd, sizeof cmd,
+             "env -u FLOWSTATE_API_KEY -u FLOWSTATE_DB -u FLOWSTATE_KEY_FILE "
+             "timeout -s KILL 10 '%s' serve --db '%s/t.db' --port 0 "
+             "--port-file '%s/port' --key-file '%s' >/dev/null 2>'%s/err'",
+             getenv("FLOWSTATE_BIN"), dir, dir, kf, dir);
+    int st = system(cmd);
+    snprintf(path, sizeof path, "%s/err", dir);
+    FILE *f = fopen(path, "r");
+    *err = calloc(1, 8192);
+    if (f) {
+        size_t n = fread(*err, 1, 8191, f);
+        (*err)[n] = '\0';
+        fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(http, key_file_open_to_others_is_never_adopted)
+{
+    const mode_t modes[] = { 0644, 0620 };
+    const char *key = "fsk_0123456789abcdef0123456789abcdef0123456789abcdef\n";
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        char dir[256], kf[300], *err, back[128] = "";
+        snprintf(dir, sizeof dir, "%s/fs-keyfile-XXXXXX",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(kf, sizeof kf, "%s/key", dir);
+        FILE *f = fopen(kf, "w");
+        fputs(key, f);
+        fclose(f);
+        chmod(kf, modes[i]); /* whatever the umask */
+        int code = serve_once(dir, kf, &err);
+        cr_expect_eq(code, 1, "mode %04o: exit %d; stderr:\n%s",
+                     (unsigned)modes[i], code, err);
+        cr_expect(strstr(err, kf) && strstr(err, "0600"),
+                  "mode %04o: the refusal names the file and the fix:\n%s",
+                  (unsigned)modes[i], err);
+        f = fopen(kf, "r");
+        cr_assert(f && fgets(back, sizeof back, f));
+        fclose(f);
+        cr_expect_str_eq(back, key, "the key file was changed");
+        free(err);
+        char rm[300];
+        snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+        cr_assert_eq(system(rm), 0);
+    }
+}
+
 Test(http, sigterm_lets_a_waiting_lease_answer)
 {
     char *id, *tok;
