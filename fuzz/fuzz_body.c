@@ -90,8 +90,10 @@ static void check_job(const fs_job *j, json_t *sent)
     FUZZ_CHECK(j->parent_id >= 0);
     if (j->unique_key) check_str(j->unique_key, QUEUE_MAX_NAME);
     json_t *payload = json_object_get(sent, "payload");
-    if (j->payload) check_stored(payload, j->payload);
-    else FUZZ_CHECK(json_is_null(payload) || !payload);
+    if (j->payload)
+        check_stored(payload, j->payload);
+    else
+        FUZZ_CHECK(json_is_null(payload) || !payload);
     json_t *shown = api_job_json(j, false);
     check_serialises(shown);
     json_decref(shown);
@@ -144,10 +146,13 @@ static bool read_completions(json_t *o, http_resp *resp)
         json_t *sent = json_object_get(json_array_get(arr, i), "result");
         FUZZ_CHECK(items[i].id >= 1 && items[i].rc == 0);
         check_str(items[i].lease_token, MAX_TOKEN);
-        if (items[i].result) check_stored(sent, items[i].result);
-        else FUZZ_CHECK(!sent || json_is_null(sent));
+        if (items[i].result)
+            check_stored(sent, items[i].result);
+        else
+            FUZZ_CHECK(!sent || json_is_null(sent));
     }
-    for (size_t i = 0; items && i < n; i++) free((char *)items[i].result);
+    for (size_t i = 0; items && i < n; i++)
+        free((char *)items[i].result);
     free(items);
     return ok;
 }
@@ -159,7 +164,7 @@ static bool read_agent(json_t *o, http_resp *resp)
     check_str(ag.name, QUEUE_MAX_NAME);
     check_str(ag.type, QUEUE_MAX_NAME);
     /* The handler stores both as http_json_dump text. */
-    json_t *parts[] = { ag.job_types, ag.metadata };
+    json_t *parts[] = {ag.job_types, ag.metadata};
     for (size_t i = 0; i < 2; i++) {
         if (!parts[i]) continue;
         char *text = http_json_dump(parts[i], 0);
@@ -187,9 +192,9 @@ static const struct {
     bool allow_empty; /* as the handler calls body_parse */
     bool (*read)(json_t *o, http_resp *resp);
 } kinds[] = {
-    { 'j', false, read_jobs },        { 'b', false, read_jobs },
-    { 'l', true, read_lease },        { 'c', false, read_completions },
-    { 'a', false, read_agent },       { 's', false, read_state },
+    {'j', false, read_jobs},  {'b', false, read_jobs},
+    {'l', true, read_lease},  {'c', false, read_completions},
+    {'a', false, read_agent}, {'s', false, read_state},
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 
@@ -205,7 +210,7 @@ int fuzz_body_one(const uint8_t *data, size_t size)
     if (len) memcpy(body, data + 1, len);
     body[len] = '\0';
 
-    http_resp resp = { 0 };
+    http_resp resp = {0};
     json_t *o = body_parse(body, len, kinds[k].allow_empty, &resp);
     if (o) FUZZ_CHECK(json_is_object(o) && resp.status == 0);
     check_resp(o != NULL, &resp);

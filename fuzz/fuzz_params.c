@@ -56,8 +56,8 @@ static void check_400(const http_resp *resp, int status, const char *field)
     json_t *err = json_object_get(resp->json, "error");
     FUZZ_CHECK(json_is_string(json_object_get(err, "message")));
     if (field)
-        FUZZ_CHECK(!strcmp(json_string_value(json_object_get(err, "field")),
-                           field));
+        FUZZ_CHECK(
+            !strcmp(json_string_value(json_object_get(err, "field")), field));
 }
 
 static void query_int(const char *s)
@@ -65,36 +65,40 @@ static void query_int(const char *s)
     static const struct {
         const char *name;
         int64_t lo, hi;
-    } bounds[] = { { "limit", 1, QUEUE_MAX_BATCH },
-                   { "cursor", 1, INT64_MAX },
-                   { "expected", INT64_MIN, INT64_MAX } };
+    } bounds[] = {{"limit", 1, QUEUE_MAX_BATCH},
+                  {"cursor", 1, INT64_MAX},
+                  {"expected", INT64_MIN, INT64_MAX}};
     for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) {
-        http_resp resp = { 0 };
+        http_resp resp = {0};
         int64_t v = 42, want = 0;
         bool ok = body_query_int(&resp, bounds[b].name, s, bounds[b].lo,
                                  bounds[b].hi, &v);
         bool good = int_grammar(s, strlen(s), true, &want) &&
                     want >= bounds[b].lo && want <= bounds[b].hi;
         FUZZ_CHECK(ok == good);
-        if (ok) FUZZ_CHECK(v == want && resp.status == 0);
-        else check_400(&resp, 400, bounds[b].name);
+        if (ok)
+            FUZZ_CHECK(v == want && resp.status == 0);
+        else
+            check_400(&resp, 400, bounds[b].name);
         http_resp_clear(&resp);
     }
-    http_resp resp = { 0 };
+    http_resp resp = {0};
     int64_t v = 42;
     FUZZ_CHECK(body_query_int(&resp, "absent", NULL, 1, 2, &v) && v == 42);
 }
 
 static void job_id(const char *s)
 {
-    http_req req = { .params = { s }, .nparams = 1 };
-    http_resp resp = { 0 };
+    http_req req = {.params = {s}, .nparams = 1};
+    http_resp resp = {0};
     int64_t id = 0, want = 0;
     bool ok = api_job_id(&req, &resp, &id);
     bool good = int_grammar(s, strlen(s), false, &want) && want > 0;
     FUZZ_CHECK(ok == good);
-    if (ok) FUZZ_CHECK(id == want && resp.status == 0);
-    else check_400(&resp, 404, NULL);
+    if (ok)
+        FUZZ_CHECK(id == want && resp.status == 0);
+    else
+        check_400(&resp, 404, NULL);
     http_resp_clear(&resp);
 }
 
@@ -112,7 +116,7 @@ static void state_name(const char *s)
 static void if_match(const char *h)
 {
     json_t *o = json_pack("{s:{}}", "state"), *state = NULL;
-    http_resp resp = { 0 };
+    http_resp resp = {0};
     int64_t expected = -1, want = -1;
     bool ok = api_state_read(o, h, &resp, &state, &expected);
     const char *p = h;
@@ -124,8 +128,10 @@ static void if_match(const char *h)
         good = len < 32 && int_grammar(p, len, false, &want);
     }
     FUZZ_CHECK(ok == good);
-    if (ok) FUZZ_CHECK(expected == want && state && resp.status == 0);
-    else check_400(&resp, 400, NULL);
+    if (ok)
+        FUZZ_CHECK(expected == want && state && resp.status == 0);
+    else
+        check_400(&resp, 400, NULL);
     http_resp_clear(&resp);
     json_decref(o);
 }
@@ -134,7 +140,10 @@ static const struct {
     char letter;
     void (*parse)(const char *s);
 } parsers[] = {
-    { 'q', query_int }, { 'i', job_id }, { 's', state_name }, { 'm', if_match },
+    {'q', query_int},
+    {'i', job_id},
+    {'s', state_name},
+    {'m', if_match},
 };
 #define NPARSERS (sizeof parsers / sizeof *parsers)
 

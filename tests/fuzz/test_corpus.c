@@ -100,8 +100,17 @@ static void replay(const char *target, int (*one)(const uint8_t *, size_t))
 
 TestSuite(fuzz, .timeout = 120);
 
-Test(fuzz, body) { replay("fuzz_body", fuzz_body_one); }
+Test(fuzz, body)
+{
+    replay("fuzz_body", fuzz_body_one);
+}
 
-Test(fuzz, params) { replay("fuzz_params", fuzz_params_one); }
+Test(fuzz, params)
+{
+    replay("fuzz_params", fuzz_params_one);
+}
 
-Test(fuzz, time) { replay("fuzz_time", fuzz_time_one); }
+Test(fuzz, time)
+{
+    replay("fuzz_time", fuzz_time_one);
+}
