@@ -42,7 +42,9 @@ struct queue {
     pthread_t ticker;
     bool ticker_running, ticker_stop;
     pthread_cond_t tick;     /* wakes the ticker early */
-    int64_t next_tick;       /* wall ms of the ticker's planned wake-up */
+    int64_t next_tick;       /* wall ms of the ticker's planned wake-up;
+                                INT64_MAX while it is planning */
+    bool kicked;             /* a job came due sooner than planned */
     int64_t last_prune;
 
     struct {
@@ -134,8 +136,16 @@ static int prepare_job(queue *q, fs_job *j, int64_t now)
 
 /* --- ticker ------------------------------------------------------------ */
 
+/*
+ * Sleeps until the next thing due.  While the plan is being made next_tick
+ * is INT64_MAX, so a job enqueued meanwhile sets `kicked` (see kick_ticker)
+ * and the ticker skips its sleep instead of missing that job.
+ */
 static void plan_next_tick(queue *q)
 {
+    pthread_mutex_lock(&q->lock);
+    q->next_tick = INT64_MAX;
+    pthread_mutex_unlock(&q->lock);
     int64_t now = fs_now(&q->clk), run_at = 0, expiry = 0;
     int64_t wake = now + q->cfg.tick_max_ms;
     if (store_job_next_due(q->st, &run_at, &expiry) == 0) {
@@ -145,8 +155,21 @@ static void plan_next_tick(queue *q)
     if (wake < now + 1) wake = now + 1;
     pthread_mutex_lock(&q->lock);
     q->next_tick = wake;
-    if (!q->ticker_stop)
+    if (!q->ticker_stop && !q->kicked)
         wait_until(&q->tick, &q->lock, fs_mono_ms() + (wake - now));
+    q->kicked = false;
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* A job becomes due at run_at: wake the ticker if that is sooner than it
+ * planned (or while it is planning). */
+static void kick_ticker(queue *q, int64_t run_at)
+{
+    pthread_mutex_lock(&q->lock);
+    if (run_at < q->next_tick) {
+        q->kicked = true;
+        pthread_cond_signal(&q->tick);
+    }
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -253,11 +276,7 @@ int queue_enqueue(queue *q, fs_job *jobs, size_t n, bool *existed)
         else if (!soonest || jobs[i].run_at < soonest) soonest = jobs[i].run_at;
     }
     if (ready) wake_workers(q);
-    if (soonest) {
-        pthread_mutex_lock(&q->lock);
-        if (soonest < q->next_tick) pthread_cond_signal(&q->tick);
-        pthread_mutex_unlock(&q->lock);
-    }
+    if (soonest) kick_ticker(q, soonest);
 out:
     if (!existed) free(ex);
     return rc;
@@ -359,11 +378,7 @@ int queue_fail(queue *q, int64_t id, const char *token, const char *error,
     fs_hist_observe(&q->run_hist, (double)(now - j.started_at) / 1000.0);
     log_job(&j, j.state == JOB_SCHEDULED ? "failed, will retry"
                                          : "failed, dead-lettered");
-    if (j.state == JOB_SCHEDULED) {
-        pthread_mutex_lock(&q->lock);
-        if (j.run_at < q->next_tick) pthread_cond_signal(&q->tick);
-        pthread_mutex_unlock(&q->lock);
-    }
+    if (j.state == JOB_SCHEDULED) kick_ticker(q, j.run_at);
     if (out) *out = j;
     else fs_job_clear(&j);
     return 0;
