@@ -16,6 +16,8 @@
  */
 #include "http/api.h"
 
+#include <microhttpd.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,8 +110,21 @@ static size_t str_list(json_t *arr, const char **out, size_t cap)
     return n;
 }
 
+/* Is the long-polling client still connected?  A peer that closed or
+ * reset shows as POLLRDHUP/POLLHUP/POLLERR on the socket. */
+static bool client_connected(void *ctx)
+{
+    http_req *req = ctx;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return true;
+    struct pollfd p = { .fd = ci->connect_fd, .events = POLLRDHUP };
+    if (poll(&p, 1, 0) < 0) return true;
+    return !(p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
 /* Runs the lease, with the long-poll cap when it may wait. */
-static void do_lease(http_req *req, http_resp *resp, const queue_lease_req *r)
+static void do_lease(http_req *req, http_resp *resp, queue_lease_req *r)
 {
     fs_job *jobs = NULL;
     size_t n = 0;
@@ -119,6 +134,10 @@ static void do_lease(http_req *req, http_resp *resp, const queue_lease_req *r)
                        "too many waiting leases; retry shortly or use "
                        "wait_ms 0");
         return;
+    }
+    if (waiting) {
+        r->still_wanted = client_connected;
+        r->ctx = req;
     }
     int rc = queue_lease(req->app->q, r, &jobs, &n);
     if (waiting) http_longpoll_leave(req->app->http);

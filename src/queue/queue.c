@@ -305,6 +305,22 @@ static void note_leased(queue *q, const fs_job *jobs, size_t n)
     }
 }
 
+/* Blocks until work may have appeared (gen moved), shutdown, the deadline,
+ * or the next liveness check is due. */
+static void wait_for_work(queue *q, uint64_t gen, int64_t deadline,
+                          bool check_alive)
+{
+    int64_t until = deadline;
+    if (check_alive && fs_mono_ms() + QUEUE_ALIVE_CHECK_MS < until)
+        until = fs_mono_ms() + QUEUE_ALIVE_CHECK_MS;
+    pthread_mutex_lock(&q->lock);
+    q->waiters++;
+    while (gen == q->gen && !q->shutdown && fs_mono_ms() < until)
+        wait_until(&q->avail, &q->lock, until);
+    q->waiters--;
+    pthread_mutex_unlock(&q->lock);
+}
+
 int queue_lease(queue *q, const queue_lease_req *r, fs_job **out, size_t *n)
 {
     int rc = check_lease_req(r);
@@ -312,12 +328,17 @@ int queue_lease(queue *q, const queue_lease_req *r, fs_job **out, size_t *n)
     store_lease sl = { r->agent_id, r->agent_type, r->types, r->ntypes,
                        r->max, r->lease_ms };
     int64_t deadline = fs_mono_ms() + r->wait_ms;
-    for (;;) {
+    for (bool waited = false;; waited = true) {
         pthread_mutex_lock(&q->lock);
         uint64_t gen = q->gen;
         bool down = q->shutdown;
         pthread_mutex_unlock(&q->lock);
         if (down) return FS_ESHUTDOWN;
+        if (waited && r->still_wanted && !r->still_wanted(r->ctx)) {
+            *out = NULL;
+            *n = 0;
+            return 0;
+        }
         rc = store_job_lease(q->st, &sl, fs_now(&q->clk), out, n);
         if (rc || *n > 0) {
             if (!rc) note_leased(q, *out, *n);
@@ -326,12 +347,7 @@ int queue_lease(queue *q, const queue_lease_req *r, fs_job **out, size_t *n)
         free(*out);
         *out = NULL;
         if (fs_mono_ms() >= deadline) return 0;
-        pthread_mutex_lock(&q->lock);
-        q->waiters++;
-        while (gen == q->gen && !q->shutdown && fs_mono_ms() < deadline)
-            wait_until(&q->avail, &q->lock, deadline);
-        q->waiters--;
-        pthread_mutex_unlock(&q->lock);
+        wait_for_work(q, gen, deadline, r->still_wanted != NULL);
     }
 }
 

@@ -96,7 +96,15 @@ typedef struct queue_lease_req {
     int max;                  /* 1..QUEUE_MAX_BATCH */
     int64_t lease_ms;         /* 0 = each job's timeout_ms */
     int64_t wait_ms;          /* long-poll: block up to this when empty */
+    /* Optional: asked before each lease attempt that follows a wait, and
+     * at least every QUEUE_ALIVE_CHECK_MS while waiting; false ends the
+     * wait with no jobs (the caller is gone: leasing would strand jobs
+     * until their leases expire). */
+    bool (*still_wanted)(void *ctx);
+    void *ctx;
 } queue_lease_req;
+
+#define QUEUE_ALIVE_CHECK_MS 1000
 
 /* Leases up to r->max jobs, waiting up to r->wait_ms for work to arrive.
  * OUT: *out and *n (n may be 0 when the wait ran out).
