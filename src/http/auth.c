@@ -162,6 +162,25 @@ wipe:
     return rc;
 }
 
+/* Could a client ever present key as a Bearer admin key?  (See
+ * bearer_token: 1..256 characters, no blanks; "fsa_" marks agent tokens.) */
+static bool usable_admin_key(const char *key)
+{
+    size_t len = strlen(key);
+    if (len == 0 || len > 256 || strncmp(key, "fsa_", 4) == 0) {
+        log_error("auth: FLOWSTATE_API_KEY must be 1 to 256 characters and "
+                  "must not start with fsa_ (agent tokens do)");
+        return false;
+    }
+    for (const char *p = key; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            log_error("auth: FLOWSTATE_API_KEY must not contain blanks or "
+                      "control characters");
+            return false;
+        }
+    return true;
+}
+
 int auth_open(auth **out, store *st, registry *reg, const auth_config *cfg,
               auth_key_source *source)
 {
@@ -171,7 +190,7 @@ int auth_open(auth **out, store *st, registry *reg, const auth_config *cfg,
     pthread_mutex_init(&a->lock, NULL);
     int rc = 0;
     if (cfg->env_key) {
-        if (!*cfg->env_key) {
+        if (!usable_admin_key(cfg->env_key)) {
             rc = FS_EINVAL;
             goto fail;
         }
