@@ -14,7 +14,7 @@ PKGS    := sqlite3 libmicrohttpd jansson libcurl
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow \
            -Wno-missing-field-initializers -MMD -MP -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpthread -lm
 ifeq ($(SANITIZE),)
 CFLAGS  += -O2
 else

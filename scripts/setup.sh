@@ -5,7 +5,7 @@
 set -euo pipefail
 
 need=(pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
-      libcurl4-openssl-dev)
+      libcurl4-openssl-dev libstemmer-dev)
 case "${1:-build}" in
   test)  need+=(libcriterion-dev curl procps) ;;
   bench) need+=(libcriterion-dev curl procps wrk nginx-light sqlite3) ;;

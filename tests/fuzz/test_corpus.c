@@ -114,3 +114,8 @@ Test(fuzz, time)
 {
     replay("fuzz_time", fuzz_time_one);
 }
+
+Test(fuzz, text)
+{
+    replay("fuzz_text", fuzz_text_one);
+}
