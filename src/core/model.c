@@ -85,3 +85,22 @@ void fs_agent_states_free(fs_agent_state *s, size_t n)
     for (size_t i = 0; i < n; i++) fs_agent_state_clear(&s[i]);
     free(s);
 }
+
+void fs_doc_clear(fs_doc *d)
+{
+    free(d->agent);
+    free(d->kind);
+    free(d->content);
+    free(d->metadata);
+    free(d->tags);
+    free(d->embedding);
+    free(d->embedder);
+    free(d->embedder_version);
+    memset(d, 0, sizeof *d);
+}
+
+void fs_docs_free(fs_doc *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_doc_clear(&d[i]);
+    free(d);
+}

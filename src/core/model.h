@@ -79,4 +79,27 @@ typedef struct fs_agent_state {
 void fs_agent_state_clear(fs_agent_state *s);
 void fs_agent_states_free(fs_agent_state *s, size_t n);
 
+/* A memory document (or a chunk of one: parent_id set). */
+typedef struct fs_doc {
+    int64_t id;
+    int64_t parent_id;   /* 0 = none */
+    int parent_ref;      /* in only: index in the same add batch of the
+                            parent (< this index), or -1 */
+    int chunk_index;     /* position among its parent's chunks, -1 = none */
+    char *agent;         /* owner agent, NULL = none */
+    char *kind;          /* NULL = none */
+    char *content;
+    char *metadata;      /* JSON object text ("{}" default) */
+    char *tags;          /* JSON array of strings ("[]" default) */
+    double importance;   /* 0..1 */
+    float *embedding;    /* dims floats, or NULL */
+    size_t dims;
+    char *embedder;      /* who made the embedding, NULL = none */
+    char *embedder_version;
+    int64_t created_at, updated_at;
+} fs_doc;
+
+void fs_doc_clear(fs_doc *d);
+void fs_docs_free(fs_doc *d, size_t n);
+
 #endif

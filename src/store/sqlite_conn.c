@@ -126,6 +126,19 @@ static const char *const sql_text[SQ__COUNT] = {
         "INSERT INTO api_keys(hash,name,role,created_at) VALUES(?1,?2,?3,?4)",
     [SQ_KEY_LOOKUP] = "SELECT role FROM api_keys WHERE hash=?1",
     [SQ_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE role=?1",
+    [SQ_DOC_INSERT] =
+        "INSERT INTO documents(parent_id,chunk_index,agent,kind,content,"
+        "metadata,tags,importance,embedding,embedder,embedder_version,"
+        "created_at,updated_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,"
+        "?12,?12) RETURNING id",
+    [SQ_DOC_GET] = "SELECT " SQLC_DOC_COLS " FROM documents WHERE id=?1",
+    [SQ_DOC_FAMILY] = "SELECT id FROM documents WHERE id=?1 OR parent_id=?1",
+    [SQ_DOC_DELETE] = "DELETE FROM documents WHERE id=?1 OR parent_id=?1",
+    [SQ_EPOCH_BUMP] = "UPDATE memory_settings SET value=CAST(value AS "
+                      "INTEGER)+1 WHERE key='epoch'",
+    [SQ_SETTING_GET] = "SELECT value FROM memory_settings WHERE key=?1",
+    [SQ_SETTING_INIT] = "INSERT INTO memory_settings(key,value) VALUES(?1,?2) "
+                        "ON CONFLICT(key) DO NOTHING",
 };
 
 static const char *const migrations[] = {
@@ -182,6 +195,31 @@ static const char *const migrations[] = {
     " name TEXT NOT NULL,"
     " role TEXT NOT NULL,"
     " created_at INTEGER NOT NULL);",
+    /* 2: memory documents (chunks point at their parent) and settings. */
+    "CREATE TABLE documents("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " parent_id INTEGER REFERENCES documents(id),"
+    " chunk_index INTEGER,"
+    " agent TEXT,"
+    " kind TEXT,"
+    " content TEXT NOT NULL,"
+    " metadata TEXT NOT NULL,"
+    " tags TEXT NOT NULL,"
+    " importance REAL NOT NULL,"
+    " embedding BLOB,"
+    " embedder TEXT,"
+    " embedder_version TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE INDEX documents_parent ON documents(parent_id)"
+    " WHERE parent_id IS NOT NULL;"
+    "CREATE INDEX documents_agent ON documents(agent,id);"
+    "CREATE INDEX documents_kind ON documents(kind,id);"
+    "CREATE INDEX documents_created ON documents(created_at);"
+    "CREATE TABLE memory_settings("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL);"
+    "INSERT INTO memory_settings VALUES('epoch','0');",
 };
 
 int sqlc_err(sqlc *c, int rc, const char *what)
@@ -335,6 +373,33 @@ void sqlc_read_agent(sqlite3_stmt *s, fs_agent *a)
     a->created_at = sqlite3_column_int64(s, 5);
     a->last_heartbeat = sqlite3_column_int64(s, 6);
     a->state_version = sqlite3_column_int64(s, 7);
+}
+
+void sqlc_read_doc(sqlite3_stmt *s, fs_doc *d, bool with_embedding)
+{
+    memset(d, 0, sizeof *d);
+    d->id = sqlite3_column_int64(s, 0);
+    d->parent_id = sqlite3_column_int64(s, 1);
+    d->parent_ref = -1;
+    d->chunk_index = sqlite3_column_type(s, 2) == SQLITE_NULL
+                         ? -1 : sqlite3_column_int(s, 2);
+    d->agent = col_text(s, 3);
+    d->kind = col_text(s, 4);
+    d->content = col_text(s, 5);
+    d->metadata = col_text(s, 6);
+    d->tags = col_text(s, 7);
+    d->importance = sqlite3_column_double(s, 8);
+    int bytes = sqlite3_column_bytes(s, 9);
+    if (with_embedding && bytes > 0) {
+        d->dims = (size_t)bytes / sizeof(float);
+        d->embedding = xmalloc(d->dims * sizeof(float));
+        memcpy(d->embedding, sqlite3_column_blob(s, 9),
+               d->dims * sizeof(float));
+    }
+    d->embedder = col_text(s, 10);
+    d->embedder_version = col_text(s, 11);
+    d->created_at = sqlite3_column_int64(s, 12);
+    d->updated_at = sqlite3_column_int64(s, 13);
 }
 
 static int64_t current_version(sqlc *c)

@@ -19,6 +19,9 @@
     "id,type,target_agent,payload,priority,run_at,attempts,max_attempts,"    \
     "timeout_ms,unique_key,state,result,last_error,parent_id,lease_token,"   \
     "lease_owner,lease_expires,started_at,created_at,updated_at,finished_at"
+#define SQLC_DOC_COLS                                                        \
+    "id,parent_id,chunk_index,agent,kind,content,metadata,tags,importance,"  \
+    "embedding,embedder,embedder_version,created_at,updated_at"
 #define SQLC_AGENT_COLS                                                      \
     "id,name,type,job_types,metadata,created_at,last_heartbeat,state_version"
 
@@ -34,6 +37,8 @@ typedef enum {
     SQ_AGENT_HEARTBEAT, SQ_AGENT_VERSION, SQ_AGENT_SET_VERSION,
     SQ_STATE_INSERT, SQ_STATE_GET, SQ_STATE_LATEST, SQ_STATE_LIST,
     SQ_KEY_ADD, SQ_KEY_LOOKUP, SQ_KEY_COUNT,
+    SQ_DOC_INSERT, SQ_DOC_GET, SQ_DOC_FAMILY, SQ_DOC_DELETE, SQ_EPOCH_BUMP,
+    SQ_SETTING_GET, SQ_SETTING_INIT,
     SQ__COUNT
 } sqlc_stmt_id;
 
@@ -62,6 +67,8 @@ void sqlc_bind_time(sqlite3_stmt *s, int i, int64_t v);      /* 0 = NULL */
 /* Reads the current row (columns SQLC_JOB_COLS from column 0) into *j. */
 void sqlc_read_job(sqlite3_stmt *s, fs_job *j);
 void sqlc_read_agent(sqlite3_stmt *s, fs_agent *a);
+/* Columns SQLC_DOC_COLS; the embedding only when with_embedding. */
+void sqlc_read_doc(sqlite3_stmt *s, fs_doc *d, bool with_embedding);
 
 /* Applies pending schema migrations inside transactions.  0 or FS_EIO. */
 int sqlc_migrate(sqlc *c, int64_t now);

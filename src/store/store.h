@@ -82,6 +82,20 @@ typedef struct store_stat {
 
 void store_stats_free(store_stat *rows, size_t n);
 
+typedef struct store_doc_filter {
+    const char *agent;            /* NULL = any */
+    const char *kind;             /* NULL = any */
+    const char *const *tags;      /* every one must be present; 0 = any */
+    size_t ntags;
+    const char *const *meta_keys; /* metadata key = value (text form), all */
+    const char *const *meta_values;
+    size_t nmeta;
+    int64_t since, until;         /* created_at in [since, until); 0 = open */
+    bool with_chunks;             /* false: top-level documents only */
+    int64_t before_id;            /* cursor: ids < this; 0 = from newest */
+    int limit;                    /* 1..1000 */
+} store_doc_filter;
+
 typedef struct store_ops {
     const char *name;
     void (*close)(store *st);
@@ -126,6 +140,15 @@ typedef struct store_ops {
                    const char *role, int64_t now);
     int (*key_lookup)(store *st, const char *hash, char **role);
     int (*key_count)(store *st, const char *role, int64_t *n);
+
+    int (*doc_add)(store *st, fs_doc *docs, size_t n, int64_t now);
+    int (*doc_get)(store *st, int64_t id, bool with_embedding, fs_doc *out);
+    int (*doc_delete)(store *st, int64_t id, int64_t **ids, size_t *n);
+    int (*doc_list)(store *st, const store_doc_filter *f, bool with_embedding,
+                    fs_doc **out, size_t *n);
+    int (*memory_epoch)(store *st, int64_t *epoch);
+    int (*setting_init)(store *st, const char *key, const char *value,
+                        char **stored);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -288,5 +311,43 @@ static inline int store_key_lookup(store *st, const char *hash, char **role)
 
 static inline int store_key_count(store *st, const char *role, int64_t *n)
 { return st->ops->key_count(st, role, n); }
+
+/* --- Memory documents --------------------------------------------------- */
+
+/*
+ * Inserts n documents atomically and bumps the memory epoch.  In: every
+ * field but id/created_at/updated_at; a chunk names its parent by
+ * parent_id, or by parent_ref (an earlier index in the same batch).
+ * OUT: ids and times.  Errors: FS_EINVAL (bad parent_ref), FS_EIO.
+ */
+static inline int store_doc_add(store *st, fs_doc *docs, size_t n, int64_t now)
+{ return st->ops->doc_add(st, docs, n, now); }
+
+/* Errors: FS_ENOTFOUND. */
+static inline int store_doc_get(store *st, int64_t id, bool with_embedding,
+                                fs_doc *out)
+{ return st->ops->doc_get(st, id, with_embedding, out); }
+
+/* Deletes a document with its chunks and bumps the epoch.  OUT: the ids
+ * removed (caller frees), so every index can drop them.  FS_ENOTFOUND. */
+static inline int store_doc_delete(store *st, int64_t id, int64_t **ids,
+                                   size_t *n)
+{ return st->ops->doc_delete(st, id, ids, n); }
+
+/* Newest first.  Errors: FS_EINVAL (a metadata key holding '"' or '\'). */
+static inline int store_doc_list(store *st, const store_doc_filter *f,
+                                 bool with_embedding, fs_doc **out, size_t *n)
+{ return st->ops->doc_list(st, f, with_embedding, out, n); }
+
+/* A counter bumped by every document write: an index built at epoch E
+ * covers the store exactly while the epoch is still E. */
+static inline int store_memory_epoch(store *st, int64_t *epoch)
+{ return st->ops->memory_epoch(st, epoch); }
+
+/* Stores key = value unless key is set already.  OUT: *stored, the value in
+ * force (caller frees), so a caller can refuse a mismatch. */
+static inline int store_setting_init(store *st, const char *key,
+                                     const char *value, char **stored)
+{ return st->ops->setting_init(st, key, value, stored); }
 
 #endif

@@ -35,6 +35,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/rand.h"
 #include "core/xmem.h"
 #include "store/sqlite_conn.h"
@@ -1078,6 +1079,292 @@ static int sq_key_count(store *st, const char *role, int64_t *n)
     return rc;
 }
 
+/* --- memory documents ------------------------------------------------- */
+
+typedef struct doc_arg {
+    fs_doc *docs;
+    size_t n;
+    int64_t now, id;
+    bool with_embedding;
+    const store_doc_filter *f;
+    int64_t *ids;
+    size_t nids;
+    fs_doc *out;
+} doc_arg;
+
+static int bump_epoch(sqlc *c)
+{
+    return sqlc_exec(c, SQ_EPOCH_BUMP);
+}
+
+static int doc_insert(sqlc *c, doc_arg *a, size_t i)
+{
+    fs_doc *d = &a->docs[i];
+    int64_t parent = d->parent_id;
+    if (d->parent_ref >= 0) {
+        if ((size_t)d->parent_ref >= i) return FS_EINVAL;
+        parent = a->ids[d->parent_ref];
+    }
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_DOC_INSERT);
+    if (!s) return FS_EIO;
+    sqlc_bind_time(s, 1, parent);
+    if (d->chunk_index >= 0) sqlite3_bind_int(s, 2, d->chunk_index);
+    sqlc_bind_text(s, 3, d->agent);
+    sqlc_bind_text(s, 4, d->kind);
+    sqlite3_bind_text(s, 5, d->content ? d->content : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, d->metadata ? d->metadata : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, d->tags ? d->tags : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 8, d->importance);
+    if (d->embedding)
+        sqlite3_bind_blob(s, 9, d->embedding, (int)(d->dims * sizeof(float)),
+                          SQLITE_STATIC);
+    sqlc_bind_text(s, 10, d->embedder);
+    sqlc_bind_text(s, 11, d->embedder_version);
+    sqlite3_bind_int64(s, 12, a->now);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) a->ids[i] = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc == SQLITE_CONSTRAINT) return FS_EINVAL; /* no such parent */
+    return rc == SQLITE_ROW ? 0 : sqlc_err(c, rc, "doc insert");
+}
+
+static int doc_add_fn(sqlc *c, void *arg)
+{
+    doc_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        int rc = doc_insert(c, a, i);
+        if (rc) return rc;
+    }
+    return bump_epoch(c);
+}
+
+static int sq_doc_add(store *st, fs_doc *docs, size_t n, int64_t now)
+{
+    doc_arg a = { .docs = docs, .n = n, .now = now,
+                  .ids = xcalloc(n ? n : 1, sizeof(int64_t)) };
+    int rc = wsubmit(S(st), doc_add_fn, &a);
+    for (size_t i = 0; !rc && i < n; i++) {
+        docs[i].id = a.ids[i];
+        if (docs[i].parent_ref >= 0)
+            docs[i].parent_id = a.ids[docs[i].parent_ref];
+        docs[i].created_at = docs[i].updated_at = now;
+    }
+    free(a.ids);
+    return rc;
+}
+
+static int doc_get_fn(sqlc *c, void *arg)
+{
+    doc_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_DOC_GET);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) sqlc_read_doc(s, a->out, a->with_embedding);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "doc");
+}
+
+static int sq_doc_get(store *st, int64_t id, bool with_embedding, fs_doc *out)
+{
+    doc_arg a = { .id = id, .with_embedding = with_embedding, .out = out };
+    return rrun(S(st), doc_get_fn, &a);
+}
+
+static int doc_delete_fn(sqlc *c, void *arg)
+{
+    doc_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_DOC_FAMILY);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (a->nids == cap) {
+            cap = cap ? 2 * cap : 8;
+            a->ids = xrealloc(a->ids, cap * sizeof *a->ids);
+        }
+        a->ids[a->nids++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "doc family");
+    if (a->nids == 0) return FS_ENOTFOUND;
+    if (!(s = sqlc_stmt(c, SQ_DOC_DELETE))) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->id);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "doc delete");
+    return bump_epoch(c);
+}
+
+static int sq_doc_delete(store *st, int64_t id, int64_t **ids, size_t *n)
+{
+    doc_arg a = { .id = id };
+    int rc = wsubmit(S(st), doc_delete_fn, &a);
+    if (rc) {
+        free(a.ids);
+        return rc;
+    }
+    *ids = a.ids;
+    *n = a.nids;
+    return 0;
+}
+
+/* A JSON path for metadata key k ('$."k"'), or false when k cannot be
+ * quoted safely. */
+static bool meta_path(const char *k, char *buf, size_t cap)
+{
+    if (strpbrk(k, "\"\\") || strlen(k) + 5 > cap) return false;
+    snprintf(buf, cap, "$.\"%s\"", k);
+    return true;
+}
+
+enum { DOC_FILTER_MAX = 16 };
+
+/* Builds the WHERE clause of a listing; parameters are numbered from ?1 in
+ * the order doc_bind_filter binds them. */
+static int doc_where(const store_doc_filter *f, fs_buf *sql)
+{
+    if (f->ntags > DOC_FILTER_MAX || f->nmeta > DOC_FILTER_MAX) return FS_EINVAL;
+    fs_buf_printf(sql, " WHERE 1");
+    if (!f->with_chunks) fs_buf_printf(sql, " AND parent_id IS NULL");
+    if (f->agent) fs_buf_printf(sql, " AND agent=?");
+    if (f->kind) fs_buf_printf(sql, " AND kind=?");
+    for (size_t i = 0; i < f->ntags; i++)
+        fs_buf_printf(sql, " AND EXISTS (SELECT 1 FROM json_each(tags) "
+                           "WHERE value=?)");
+    for (size_t i = 0; i < f->nmeta; i++)
+        fs_buf_printf(sql, " AND CAST(json_extract(metadata,?) AS TEXT)=?");
+    if (f->since) fs_buf_printf(sql, " AND created_at>=?");
+    if (f->until) fs_buf_printf(sql, " AND created_at<?");
+    if (f->before_id) fs_buf_printf(sql, " AND id<?");
+    return 0;
+}
+
+static int doc_bind_filter(sqlite3_stmt *s, const store_doc_filter *f)
+{
+    int i = 1;
+    char path[256];
+    if (f->agent) sqlite3_bind_text(s, i++, f->agent, -1, SQLITE_STATIC);
+    if (f->kind) sqlite3_bind_text(s, i++, f->kind, -1, SQLITE_STATIC);
+    for (size_t k = 0; k < f->ntags; k++)
+        sqlite3_bind_text(s, i++, f->tags[k], -1, SQLITE_STATIC);
+    for (size_t k = 0; k < f->nmeta; k++) {
+        if (!meta_path(f->meta_keys[k], path, sizeof path)) return FS_EINVAL;
+        sqlite3_bind_text(s, i++, path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, i++, f->meta_values[k], -1, SQLITE_STATIC);
+    }
+    if (f->since) sqlite3_bind_int64(s, i++, f->since);
+    if (f->until) sqlite3_bind_int64(s, i++, f->until);
+    if (f->before_id) sqlite3_bind_int64(s, i++, f->before_id);
+    sqlite3_bind_int(s, i, f->limit > 0 ? f->limit : 50);
+    return 0;
+}
+
+static int doc_list_fn(sqlc *c, void *arg)
+{
+    doc_arg *a = arg;
+    fs_buf sql = { 0 };
+    fs_buf_printf(&sql, "SELECT " SQLC_DOC_COLS " FROM documents");
+    int rc = doc_where(a->f, &sql);
+    if (rc) goto free_sql;
+    fs_buf_printf(&sql, " ORDER BY id DESC LIMIT ?");
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->db, sql.data, -1, &s, NULL) != SQLITE_OK) {
+        rc = sqlc_err(c, SQLITE_ERROR, "list docs");
+        goto free_sql;
+    }
+    if ((rc = doc_bind_filter(s, a->f))) goto finalize;
+    size_t cap = 0;
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (a->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            a->out = xrealloc(a->out, cap * sizeof *a->out);
+        }
+        sqlc_read_doc(s, &a->out[a->n++], a->with_embedding);
+    }
+    if (step != SQLITE_DONE) rc = sqlc_err(c, step, "docs");
+finalize:
+    sqlite3_finalize(s);
+free_sql:
+    fs_buf_free(&sql);
+    return rc;
+}
+
+static int sq_doc_list(store *st, const store_doc_filter *f,
+                       bool with_embedding, fs_doc **out, size_t *n)
+{
+    doc_arg a = { .f = f, .with_embedding = with_embedding };
+    int rc = rrun(S(st), doc_list_fn, &a);
+    if (rc) {
+        fs_docs_free(a.out, a.n);
+        return rc;
+    }
+    *out = a.out;
+    *n = a.n;
+    return 0;
+}
+
+typedef struct setting_arg {
+    const char *key, *value;
+    char *stored;
+} setting_arg;
+
+static int setting_read(sqlc *c, setting_arg *a)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_SETTING_GET);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        a->stored = xstrdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? FS_ENOTFOUND : sqlc_err(c, rc, "setting");
+}
+
+static int epoch_fn(sqlc *c, void *arg)
+{
+    return setting_read(c, arg);
+}
+
+static int sq_memory_epoch(store *st, int64_t *epoch)
+{
+    setting_arg a = { .key = "epoch" };
+    int rc = rrun(S(st), epoch_fn, &a);
+    if (!rc) *epoch = strtoll(a.stored, NULL, 10);
+    free(a.stored);
+    return rc;
+}
+
+static int setting_init_fn(sqlc *c, void *arg)
+{
+    setting_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_SETTING_INIT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_text(s, 1, a->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "setting init");
+    return setting_read(c, a);
+}
+
+static int sq_setting_init(store *st, const char *key, const char *value,
+                           char **stored)
+{
+    setting_arg a = { .key = key, .value = value };
+    int rc = wsubmit(S(st), setting_init_fn, &a);
+    if (rc) {
+        free(a.stored);
+        return rc;
+    }
+    *stored = a.stored;
+    return 0;
+}
+
 /* --- open / close ----------------------------------------------------- */
 
 static void sq_close(store *st)
@@ -1128,6 +1415,12 @@ static const store_ops sqlite_ops = {
     .key_add = sq_key_add,
     .key_lookup = sq_key_lookup,
     .key_count = sq_key_count,
+    .doc_add = sq_doc_add,
+    .doc_get = sq_doc_get,
+    .doc_delete = sq_doc_delete,
+    .doc_list = sq_doc_list,
+    .memory_epoch = sq_memory_epoch,
+    .setting_init = sq_setting_init,
 };
 
 /* Process-wide SQLite settings, before first use: no memory statistics

@@ -458,3 +458,129 @@ Test(store, failed_batch_leaves_nothing_behind)
     fs_job_clear(&v[0]);
     fs_job_clear(&v[1]);
 }
+
+/* --- memory documents ---------------------------------------------------- */
+
+static fs_doc doc(const char *content, const char *agent, const char *kind,
+                  const char *tags, const char *meta)
+{
+    return (fs_doc){ .content = strdup(content), .agent = agent ? strdup(agent) : NULL,
+                     .kind = kind ? strdup(kind) : NULL,
+                     .tags = strdup(tags ? tags : "[]"),
+                     .metadata = strdup(meta ? meta : "{}"),
+                     .importance = 0.5, .parent_ref = -1, .chunk_index = -1 };
+}
+
+static int64_t epoch(void)
+{
+    int64_t e = -1;
+    cr_assert_eq(store_memory_epoch(T.st, &e), 0);
+    return e;
+}
+
+Test(store, documents_round_trip_with_embeddings_and_chunks)
+{
+    int64_t e0 = epoch();
+    fs_doc v[3] = { doc("parent text", "ag_1", "note", "[\"a\"]", "{\"k\":1}"),
+                    doc("chunk one", "ag_1", "note", NULL, NULL),
+                    doc("chunk two", "ag_1", "note", NULL, NULL) };
+    float emb[4] = { 0.5f, -1.0f, 0.25f, 2.0f };
+    v[0].embedding = malloc(sizeof emb);
+    memcpy(v[0].embedding, emb, sizeof emb);
+    v[0].dims = 4;
+    v[1].parent_ref = v[2].parent_ref = 0;
+    v[1].chunk_index = 0;
+    v[2].chunk_index = 1;
+    cr_assert_eq(store_doc_add(T.st, v, 3, 5000), 0);
+    cr_assert(v[0].id > 0 && v[1].parent_id == v[0].id && v[2].parent_id == v[0].id);
+    cr_assert_eq(epoch(), e0 + 1, "one batch, one epoch step");
+    fs_doc got;
+    cr_assert_eq(store_doc_get(T.st, v[0].id, true, &got), 0);
+    cr_assert_str_eq(got.content, "parent text");
+    cr_assert_str_eq(got.tags, "[\"a\"]");
+    cr_assert_eq(got.dims, 4);
+    cr_assert_eq(memcmp(got.embedding, emb, sizeof emb), 0, "bytes intact");
+    cr_assert_eq(got.created_at, 5000);
+    cr_assert_eq(got.chunk_index, -1);
+    fs_doc_clear(&got);
+    cr_assert_eq(store_doc_get(T.st, v[2].id, false, &got), 0);
+    cr_assert_eq(got.chunk_index, 1);
+    cr_assert_null(got.embedding);
+    fs_doc_clear(&got);
+    int64_t *ids;
+    size_t n;
+    cr_assert_eq(store_doc_delete(T.st, v[0].id, &ids, &n), 0);
+    cr_assert_eq(n, 3, "the parent and both chunks");
+    free(ids);
+    cr_assert_eq(epoch(), e0 + 2);
+    cr_assert_eq(store_doc_get(T.st, v[1].id, false, &got), FS_ENOTFOUND);
+    cr_assert_eq(store_doc_delete(T.st, v[0].id, &ids, &n), FS_ENOTFOUND);
+    for (int i = 0; i < 3; i++) fs_doc_clear(&v[i]);
+}
+
+Test(store, a_bad_parent_ref_stores_nothing)
+{
+    int64_t e0 = epoch();
+    fs_doc v[2] = { doc("a", NULL, NULL, NULL, NULL), doc("b", NULL, NULL, NULL, NULL) };
+    v[0].parent_ref = 1; /* must point backwards */
+    cr_assert_eq(store_doc_add(T.st, v, 2, 1000), FS_EINVAL);
+    cr_assert_eq(epoch(), e0);
+    fs_doc *all;
+    size_t n;
+    store_doc_filter f = { .with_chunks = true, .limit = 10 };
+    cr_assert_eq(store_doc_list(T.st, &f, false, &all, &n), 0);
+    cr_assert_eq(n, 0);
+    free(all);
+    fs_doc_clear(&v[0]);
+    fs_doc_clear(&v[1]);
+}
+
+Test(store, document_listing_filters)
+{
+    fs_doc v[4] = { doc("1", "ag_a", "email", "[\"vip\",\"eu\"]", "{\"stage\":\"won\",\"n\":3}"),
+                    doc("2", "ag_a", "call", "[\"vip\"]", "{\"stage\":\"lost\"}"),
+                    doc("3", "ag_b", "email", "[\"eu\"]", "{\"stage\":\"won\"}"),
+                    doc("4", "ag_b", "email", "[]", "{}") };
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(store_doc_add(T.st, &v[i], 1, 1000 + i), 0);
+    }
+    struct { store_doc_filter f; const char *want; } cases[] = {
+        { { .agent = "ag_a", .limit = 10 }, "21" },
+        { { .kind = "email", .limit = 10 }, "431" },
+        { { .tags = (const char *[]){ "vip", "eu" }, .ntags = 2, .limit = 10 }, "1" },
+        { { .meta_keys = (const char *[]){ "stage" },
+            .meta_values = (const char *[]){ "won" }, .nmeta = 1, .limit = 10 }, "31" },
+        { { .meta_keys = (const char *[]){ "n" },
+            .meta_values = (const char *[]){ "3" }, .nmeta = 1, .limit = 10 }, "1" },
+        { { .since = 1001, .until = 1003, .limit = 10 }, "32" },
+        { { .limit = 2 }, "43" },
+        { { .before_id = v[2].id, .limit = 10 }, "21" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        fs_doc *got;
+        size_t n;
+        cr_assert_eq(store_doc_list(T.st, &cases[c].f, false, &got, &n), 0);
+        char ids[8] = "";
+        for (size_t i = 0; i < n && i < 7; i++) ids[i] = got[i].content[0];
+        cr_assert_str_eq(ids, cases[c].want, "case %zu", c);
+        fs_docs_free(got, n);
+    }
+    store_doc_filter bad = { .meta_keys = (const char *[]){ "a\"b" },
+                             .meta_values = (const char *[]){ "x" }, .nmeta = 1,
+                             .limit = 10 };
+    fs_doc *got;
+    size_t n;
+    cr_assert_eq(store_doc_list(T.st, &bad, false, &got, &n), FS_EINVAL);
+    for (int i = 0; i < 4; i++) fs_doc_clear(&v[i]);
+}
+
+Test(store, settings_keep_their_first_value)
+{
+    char *v = NULL;
+    cr_assert_eq(store_setting_init(T.st, "dims", "1536", &v), 0);
+    cr_assert_str_eq(v, "1536");
+    free(v);
+    cr_assert_eq(store_setting_init(T.st, "dims", "768", &v), 0);
+    cr_assert_str_eq(v, "1536", "a later start cannot change the space");
+    free(v);
+}
