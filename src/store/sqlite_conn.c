@@ -24,6 +24,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/rand.h"
+#include "store/sqlite_fts.h"
 #include "core/xmem.h"
 
 #define JOB_COLS SQLC_JOB_COLS
@@ -220,6 +221,22 @@ static const char *const migrations[] = {
     " key TEXT PRIMARY KEY,"
     " value TEXT NOT NULL);"
     "INSERT INTO memory_settings VALUES('epoch','0');",
+    /* 3: BM25 over document content with the shared tokeniser; the vocab
+     * table gives each term's document frequency (IDF for embed_local). */
+    "CREATE VIRTUAL TABLE documents_fts USING fts5(content,"
+    " content='documents', content_rowid='id', tokenize='flowstate');"
+    "CREATE VIRTUAL TABLE documents_vocab USING fts5vocab(documents_fts,row);"
+    "CREATE TRIGGER documents_fts_ai AFTER INSERT ON documents BEGIN"
+    " INSERT INTO documents_fts(rowid,content) VALUES(new.id,new.content);"
+    " END;"
+    "CREATE TRIGGER documents_fts_ad AFTER DELETE ON documents BEGIN"
+    " INSERT INTO documents_fts(documents_fts,rowid,content)"
+    " VALUES('delete',old.id,old.content); END;"
+    "CREATE TRIGGER documents_fts_au AFTER UPDATE OF content ON documents"
+    " BEGIN INSERT INTO documents_fts(documents_fts,rowid,content)"
+    " VALUES('delete',old.id,old.content);"
+    " INSERT INTO documents_fts(rowid,content) VALUES(new.id,new.content);"
+    " END;",
 };
 
 int sqlc_err(sqlc *c, int rc, const char *what)
@@ -272,7 +289,8 @@ int sqlc_open(sqlc **out, const char *path, bool sync_normal, int busy_ms)
              sync_normal ? "NORMAL" : "FULL");
     if (exec_sql(c, pragmas)) goto fail;
     if (sqlite3_create_function_v2(c->db, "fs_token", 0, SQLITE_UTF8, NULL,
-                                   sql_token, NULL, NULL, NULL) != SQLITE_OK)
+                                   sql_token, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlfts_register(c->db) != 0)
         goto fail;
     *out = c;
     return 0;

@@ -96,6 +96,11 @@ typedef struct store_doc_filter {
     int limit;                    /* 1..1000 */
 } store_doc_filter;
 
+typedef struct store_hit {
+    int64_t id;
+    double score; /* higher is better */
+} store_hit;
+
 typedef struct store_ops {
     const char *name;
     void (*close)(store *st);
@@ -149,6 +154,11 @@ typedef struct store_ops {
     int (*memory_epoch)(store *st, int64_t *epoch);
     int (*setting_init)(store *st, const char *key, const char *value,
                         char **stored);
+    int (*doc_text_search)(store *st, const char *query,
+                           const store_doc_filter *f, store_hit **out,
+                           size_t *n);
+    int (*term_stats)(store *st, const char *term, int64_t *df,
+                      int64_t *ndocs);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -343,6 +353,19 @@ static inline int store_doc_list(store *st, const store_doc_filter *f,
  * covers the store exactly while the epoch is still E. */
 static inline int store_memory_epoch(store *st, int64_t *epoch)
 { return st->ops->memory_epoch(st, epoch); }
+
+/* BM25 over document content: the query's words (text.h) OR-ed, ranked
+ * best first, filtered by f (f->limit results at most; f->before_id is
+ * ignored by callers that rank).  OUT: *out (caller frees), *n. */
+static inline int store_doc_text_search(store *st, const char *query,
+                                        const store_doc_filter *f,
+                                        store_hit **out, size_t *n)
+{ return st->ops->doc_text_search(st, query, f, out, n); }
+
+/* How many documents contain the stemmed term, and how many there are. */
+static inline int store_term_stats(store *st, const char *term, int64_t *df,
+                                   int64_t *ndocs)
+{ return st->ops->term_stats(st, term, df, ndocs); }
 
 /* Stores key = value unless key is set already.  OUT: *stored, the value in
  * force (caller frees), so a caller can refuse a mismatch. */

@@ -38,6 +38,7 @@
 #include "core/metrics.h"
 #include "core/rand.h"
 #include "core/xmem.h"
+#include "memory/text.h"
 #include "store/sqlite_conn.h"
 #include "store/store.h"
 
@@ -1222,12 +1223,11 @@ static bool meta_path(const char *k, char *buf, size_t cap)
 
 enum { DOC_FILTER_MAX = 16 };
 
-/* Builds the WHERE clause of a listing; parameters are numbered from ?1 in
- * the order doc_bind_filter binds them. */
+/* Appends the filter's conditions (" AND ..." on documents' columns) with
+ * anonymous parameters, in the order doc_bind_filter binds them. */
 static int doc_where(const store_doc_filter *f, fs_buf *sql)
 {
     if (f->ntags > DOC_FILTER_MAX || f->nmeta > DOC_FILTER_MAX) return FS_EINVAL;
-    fs_buf_printf(sql, " WHERE 1");
     if (!f->with_chunks) fs_buf_printf(sql, " AND parent_id IS NULL");
     if (f->agent) fs_buf_printf(sql, " AND agent=?");
     if (f->kind) fs_buf_printf(sql, " AND kind=?");
@@ -1242,9 +1242,11 @@ static int doc_where(const store_doc_filter *f, fs_buf *sql)
     return 0;
 }
 
-static int doc_bind_filter(sqlite3_stmt *s, const store_doc_filter *f)
+/* Binds the filter's values from parameter i on.  OUT: *next, the first
+ * parameter after them. */
+static int doc_bind_filter(sqlite3_stmt *s, const store_doc_filter *f, int i,
+                           int *next)
 {
-    int i = 1;
     char path[256];
     if (f->agent) sqlite3_bind_text(s, i++, f->agent, -1, SQLITE_STATIC);
     if (f->kind) sqlite3_bind_text(s, i++, f->kind, -1, SQLITE_STATIC);
@@ -1258,7 +1260,7 @@ static int doc_bind_filter(sqlite3_stmt *s, const store_doc_filter *f)
     if (f->since) sqlite3_bind_int64(s, i++, f->since);
     if (f->until) sqlite3_bind_int64(s, i++, f->until);
     if (f->before_id) sqlite3_bind_int64(s, i++, f->before_id);
-    sqlite3_bind_int(s, i, f->limit > 0 ? f->limit : 50);
+    *next = i;
     return 0;
 }
 
@@ -1266,7 +1268,7 @@ static int doc_list_fn(sqlc *c, void *arg)
 {
     doc_arg *a = arg;
     fs_buf sql = { 0 };
-    fs_buf_printf(&sql, "SELECT " SQLC_DOC_COLS " FROM documents");
+    fs_buf_printf(&sql, "SELECT " SQLC_DOC_COLS " FROM documents WHERE 1");
     int rc = doc_where(a->f, &sql);
     if (rc) goto free_sql;
     fs_buf_printf(&sql, " ORDER BY id DESC LIMIT ?");
@@ -1275,7 +1277,9 @@ static int doc_list_fn(sqlc *c, void *arg)
         rc = sqlc_err(c, SQLITE_ERROR, "list docs");
         goto free_sql;
     }
-    if ((rc = doc_bind_filter(s, a->f))) goto finalize;
+    int last;
+    if ((rc = doc_bind_filter(s, a->f, 1, &last))) goto finalize;
+    sqlite3_bind_int(s, last, a->f->limit > 0 ? a->f->limit : 50);
     size_t cap = 0;
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1305,6 +1309,127 @@ static int sq_doc_list(store *st, const store_doc_filter *f,
     *out = a.out;
     *n = a.n;
     return 0;
+}
+
+/* --- BM25 text search and term statistics ---------------------------- */
+
+enum { TEXT_QUERY_TERMS = 64 };
+
+typedef struct match_build {
+    fs_buf *q;
+    size_t n;
+} match_build;
+
+/* Each query word becomes a quoted FTS5 string (words never hold '"'),
+ * OR-ed together: user text can never inject FTS5 syntax. */
+static bool add_match_word(void *ctx, const text_token *t)
+{
+    match_build *m = ctx;
+    fs_buf_printf(m->q, "%s\"%s\"", m->n ? " OR " : "", t->word);
+    return ++m->n < TEXT_QUERY_TERMS;
+}
+
+typedef struct text_arg {
+    const char *query;
+    const store_doc_filter *f;
+    store_hit *out;
+    size_t n;
+    int64_t df, ndocs;
+} text_arg;
+
+static int run_text_search(sqlc *c, text_arg *a, const char *match)
+{
+    fs_buf sql = { 0 };
+    fs_buf_printf(&sql, "SELECT d.id,-bm25(documents_fts) FROM documents_fts "
+                        "JOIN documents d ON d.id=documents_fts.rowid "
+                        "WHERE documents_fts MATCH ?");
+    int rc = doc_where(a->f, &sql);
+    if (rc) goto free_sql;
+    fs_buf_printf(&sql, " ORDER BY bm25(documents_fts) LIMIT ?");
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->db, sql.data, -1, &s, NULL) != SQLITE_OK) {
+        rc = sqlc_err(c, SQLITE_ERROR, "text search");
+        goto free_sql;
+    }
+    sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
+    int last;
+    if ((rc = doc_bind_filter(s, a->f, 2, &last))) goto finalize;
+    int limit = a->f->limit > 0 ? a->f->limit : 50;
+    sqlite3_bind_int(s, last, limit);
+    a->out = xcalloc((size_t)limit, sizeof *a->out);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW && a->n < (size_t)limit)
+        a->out[a->n++] = (store_hit){ sqlite3_column_int64(s, 0),
+                                      sqlite3_column_double(s, 1) };
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = sqlc_err(c, step, "text search");
+finalize:
+    sqlite3_finalize(s);
+free_sql:
+    fs_buf_free(&sql);
+    return rc;
+}
+
+static int text_search_fn(sqlc *c, void *arg)
+{
+    text_arg *a = arg;
+    text_tokenizer *t;
+    if (text_tokenizer_open(&t, NULL)) return FS_EIO;
+    fs_buf match = { 0 };
+    match_build m = { &match, 0 };
+    text_tokenize(t, a->query, strlen(a->query), add_match_word, &m);
+    text_tokenizer_close(t);
+    int rc = m.n ? run_text_search(c, a, match.data) : 0;
+    fs_buf_free(&match);
+    return rc;
+}
+
+static int sq_doc_text_search(store *st, const char *query,
+                              const store_doc_filter *f, store_hit **out,
+                              size_t *n)
+{
+    text_arg a = { .query = query, .f = f };
+    int rc = rrun(S(st), text_search_fn, &a);
+    if (rc) {
+        free(a.out);
+        return rc;
+    }
+    *out = a.out;
+    *n = a.n;
+    return 0;
+}
+
+static int int_query(sqlc *c, const char *sql, const char *arg, int64_t *out)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return sqlc_err(c, SQLITE_ERROR, "stats");
+    if (arg) sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "stats");
+}
+
+static int term_stats_fn(sqlc *c, void *arg)
+{
+    text_arg *a = arg;
+    int rc = int_query(c, "SELECT doc FROM documents_vocab WHERE term=?1",
+                       a->query, &a->df);
+    return rc ? rc : int_query(c, "SELECT count(*) FROM documents", NULL,
+                               &a->ndocs);
+}
+
+static int sq_term_stats(store *st, const char *term, int64_t *df,
+                         int64_t *ndocs)
+{
+    text_arg a = { .query = term };
+    int rc = rrun(S(st), term_stats_fn, &a);
+    if (!rc) {
+        *df = a.df;
+        *ndocs = a.ndocs;
+    }
+    return rc;
 }
 
 typedef struct setting_arg {
@@ -1421,6 +1546,8 @@ static const store_ops sqlite_ops = {
     .doc_list = sq_doc_list,
     .memory_epoch = sq_memory_epoch,
     .setting_init = sq_setting_init,
+    .doc_text_search = sq_doc_text_search,
+    .term_stats = sq_term_stats,
 };
 
 /* Process-wide SQLite settings, before first use: no memory statistics

@@ -584,3 +584,71 @@ Test(store, settings_keep_their_first_value)
     cr_assert_str_eq(v, "1536", "a later start cannot change the space");
     free(v);
 }
+
+static int64_t add_text(const char *content, const char *agent)
+{
+    fs_doc d = doc(content, agent, NULL, NULL, NULL);
+    cr_assert_eq(store_doc_add(T.st, &d, 1, 1000), 0);
+    int64_t id = d.id;
+    fs_doc_clear(&d);
+    return id;
+}
+
+Test(store, bm25_ranks_by_stemmed_words_and_follows_deletes)
+{
+    /* "refund" is rare here and repeated in a; b has it once in a longer
+     * text; c has an inflected form (stemmed to the same term); d has none. */
+    int64_t a = add_text("Refund refund: the customer wants a refund", "ag_1");
+    int64_t b = add_text("The meeting covered pricing, onboarding, the roadmap "
+                         "and one refund question", "ag_2");
+    int64_t c = add_text("Refunds are processed within five days", "ag_1");
+    add_text("Quarterly pipeline review", "ag_1");
+    store_doc_filter f = { .with_chunks = true, .limit = 10 };
+    store_hit *h;
+    size_t n;
+    cr_assert_eq(store_doc_text_search(T.st, "refunding", &f, &h, &n), 0);
+    cr_assert_eq(n, 3, "stemming matches refund/refunds/refunding");
+    cr_assert_eq(h[0].id, a, "most occurrences in a short text first");
+    cr_assert_eq(h[1].id, c, "a short text beats a long one with one match");
+    cr_assert_eq(h[2].id, b);
+    cr_assert(h[0].score > h[1].score && h[1].score > h[2].score);
+    free(h);
+
+    f.agent = "ag_2";
+    cr_assert_eq(store_doc_text_search(T.st, "refund", &f, &h, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(h[0].id, b, "filters apply to text search");
+    free(h);
+
+    int64_t df, ndocs;
+    cr_assert_eq(store_term_stats(T.st, "refund", &df, &ndocs), 0);
+    cr_assert_eq(df, 3);
+    cr_assert_eq(ndocs, 4);
+    int64_t *ids;
+    cr_assert_eq(store_doc_delete(T.st, a, &ids, &n), 0);
+    free(ids);
+    cr_assert_eq(store_term_stats(T.st, "refund", &df, &ndocs), 0);
+    cr_assert_eq(df, 2, "the text index follows deletes");
+    f.agent = NULL;
+    cr_assert_eq(store_doc_text_search(T.st, "refund", &f, &h, &n), 0);
+    cr_assert_eq(n, 2);
+    free(h);
+}
+
+Test(store, text_queries_cannot_inject_fts_syntax)
+{
+    add_text("alpha beta", NULL);
+    store_doc_filter f = { .limit = 10 };
+    store_hit *h;
+    size_t n;
+    const char *nasty[] = { "\"unbalanced", "alpha NEAR(beta", "*", "-alpha",
+                            "alpha OR", "col:alpha", "", "!!!" };
+    for (size_t i = 0; i < sizeof nasty / sizeof *nasty; i++) {
+        cr_assert_eq(store_doc_text_search(T.st, nasty[i], &f, &h, &n), 0,
+                     "query %s", nasty[i]);
+        free(h);
+    }
+    cr_assert_eq(store_doc_text_search(T.st, "alpha NEAR(beta", &f, &h, &n), 0);
+    cr_assert_eq(n, 1, "the words still match");
+    free(h);
+}
