@@ -9,6 +9,7 @@
  */
 #ifndef EMBED_H
 #define EMBED_H
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct embedder embedder;
@@ -27,6 +28,7 @@ struct embedder {
     const char *name;    /* "local", "openai" */
     const char *version; /* changes whenever its vectors would change */
     size_t dims;
+    char error[256];     /* why the last embed call failed ("" if it did not) */
 };
 
 static inline int embed_texts(embedder *e, const char *const *texts,
@@ -53,5 +55,24 @@ typedef struct embed_stats {
  * Errors: FS_EINVAL.
  */
 int embed_local_open(embedder **out, size_t dims, const embed_stats *stats);
+
+/* An OpenAI-compatible /v1/embeddings endpoint (OpenAI, Ollama, llama.cpp
+ * server, vLLM); see embed_openai.c. */
+typedef struct embed_openai_config {
+    const char *url;        /* base URL, e.g. "https://api.openai.com/v1" */
+    const char *model;      /* e.g. "text-embedding-3-small" */
+    const char *key;        /* bearer key, NULL for none; never logged */
+    size_t dims;            /* expected vector length */
+    bool send_dimensions;   /* ask the endpoint for dims ("dimensions") */
+    size_t batch;           /* texts per request: 0 = 64 */
+    long timeout_ms;        /* per request: 0 = 30000 */
+    int max_retries;        /* on 429, 5xx and network errors: 0 = none,
+                               -1 = default 5 */
+    long max_backoff_ms;    /* cap on one wait, Retry-After included: 0 =
+                               30000 */
+} embed_openai_config;
+
+/* Errors: FS_EINVAL (missing url/model, dims 0). */
+int embed_openai_open(embedder **out, const embed_openai_config *cfg);
 
 #endif
