@@ -135,7 +135,7 @@ static void *serve(void *arg)
 static void start(int n, const mode *script)
 {
     memset(&S, 0, sizeof S);
-    memcpy(S.script, script, (size_t)n * sizeof *script);
+    if (n) memcpy(S.script, script, (size_t)n * sizeof *script);
     S.nscript = n;
     S.fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET };
