@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store/store.h"
+
 typedef struct embedder embedder;
 
 typedef struct embedder_ops {
@@ -74,5 +76,9 @@ typedef struct embed_openai_config {
 
 /* Errors: FS_EINVAL (missing url/model, dims 0). */
 int embed_openai_open(embedder **out, const embed_openai_config *cfg);
+
+/* Wraps inner (owned: closed with the wrapper) with the store's embedding
+ * cache (see embed_cache.c); st is borrowed and must outlive it. */
+int embed_cached_open(embedder **out, embedder *inner, store *st);
 
 #endif

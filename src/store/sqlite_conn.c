@@ -138,6 +138,10 @@ static const char *const sql_text[SQ__COUNT] = {
     [SQ_EPOCH_BUMP] = "UPDATE memory_settings SET value=CAST(value AS "
                       "INTEGER)+1 WHERE key='epoch'",
     [SQ_SETTING_GET] = "SELECT value FROM memory_settings WHERE key=?1",
+    [SQ_CACHE_GET] = "SELECT vector FROM embedding_cache WHERE embedder=?1 "
+                     "AND text_hash=?2",
+    [SQ_CACHE_PUT] = "INSERT INTO embedding_cache VALUES(?1,?2,?3,?4) "
+                     "ON CONFLICT DO NOTHING",
     [SQ_SETTING_INIT] = "INSERT INTO memory_settings(key,value) VALUES(?1,?2) "
                         "ON CONFLICT(key) DO NOTHING",
 };
@@ -237,6 +241,13 @@ static const char *const migrations[] = {
     " VALUES('delete',old.id,old.content);"
     " INSERT INTO documents_fts(rowid,content) VALUES(new.id,new.content);"
     " END;",
+    /* 4: embedding cache: (embedder name:version, SHA-256 of the text). */
+    "CREATE TABLE embedding_cache("
+    " embedder TEXT NOT NULL,"
+    " text_hash BLOB NOT NULL,"
+    " vector BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(embedder,text_hash)) WITHOUT ROWID;",
 };
 
 int sqlc_err(sqlc *c, int rc, const char *what)

@@ -159,6 +159,12 @@ typedef struct store_ops {
                            size_t *n);
     int (*term_stats)(store *st, const char *term, int64_t *df,
                       int64_t *ndocs);
+    int (*cache_get)(store *st, const char *embedder,
+                     const uint8_t (*hashes)[32], size_t n, size_t dims,
+                     float *out, bool *found);
+    int (*cache_put)(store *st, const char *embedder,
+                     const uint8_t (*hashes)[32], size_t n, size_t dims,
+                     const float *vecs, int64_t now);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -366,6 +372,20 @@ static inline int store_doc_text_search(store *st, const char *query,
 static inline int store_term_stats(store *st, const char *term, int64_t *df,
                                    int64_t *ndocs)
 { return st->ops->term_stats(st, term, df, ndocs); }
+
+/* Embedding cache, keyed by (embedder "name:version", SHA-256 of the
+ * text).  get fills out[i * dims ...] and found[i] for each hit (a stored
+ * vector of another length counts as a miss); put keeps the first vector
+ * stored for a key. */
+static inline int store_cache_get(store *st, const char *embedder,
+                                  const uint8_t (*hashes)[32], size_t n,
+                                  size_t dims, float *out, bool *found)
+{ return st->ops->cache_get(st, embedder, hashes, n, dims, out, found); }
+
+static inline int store_cache_put(store *st, const char *embedder,
+                                  const uint8_t (*hashes)[32], size_t n,
+                                  size_t dims, const float *vecs, int64_t now)
+{ return st->ops->cache_put(st, embedder, hashes, n, dims, vecs, now); }
 
 /* Stores key = value unless key is set already.  OUT: *stored, the value in
  * force (caller frees), so a caller can refuse a mismatch. */

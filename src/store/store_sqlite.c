@@ -1432,6 +1432,73 @@ static int sq_term_stats(store *st, const char *term, int64_t *df,
     return rc;
 }
 
+/* --- embedding cache -------------------------------------------------- */
+
+typedef struct cache_arg {
+    const char *embedder;
+    const uint8_t (*hashes)[32];
+    size_t n, dims;
+    float *out;
+    const float *in;
+    bool *found;
+    int64_t now;
+} cache_arg;
+
+static int cache_get_fn(sqlc *c, void *arg)
+{
+    cache_arg *a = arg;
+    size_t bytes = a->dims * sizeof(float);
+    for (size_t i = 0; i < a->n; i++) {
+        sqlite3_stmt *s = sqlc_stmt(c, SQ_CACHE_GET);
+        if (!s) return FS_EIO;
+        sqlite3_bind_text(s, 1, a->embedder, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, a->hashes[i], 32, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        a->found[i] = rc == SQLITE_ROW &&
+                      (size_t)sqlite3_column_bytes(s, 0) == bytes;
+        if (a->found[i])
+            memcpy(a->out + i * a->dims, sqlite3_column_blob(s, 0), bytes);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sqlc_err(c, rc, "cache get");
+    }
+    return 0;
+}
+
+static int sq_cache_get(store *st, const char *embedder,
+                        const uint8_t (*hashes)[32], size_t n, size_t dims,
+                        float *out, bool *found)
+{
+    cache_arg a = { embedder, hashes, n, dims, out, NULL, found, 0 };
+    return rrun(S(st), cache_get_fn, &a);
+}
+
+static int cache_put_fn(sqlc *c, void *arg)
+{
+    cache_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        sqlite3_stmt *s = sqlc_stmt(c, SQ_CACHE_PUT);
+        if (!s) return FS_EIO;
+        sqlite3_bind_text(s, 1, a->embedder, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, a->hashes[i], 32, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 3, a->in + i * a->dims,
+                          (int)(a->dims * sizeof(float)), SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, a->now);
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE) return sqlc_err(c, rc, "cache put");
+    }
+    return 0;
+}
+
+static int sq_cache_put(store *st, const char *embedder,
+                        const uint8_t (*hashes)[32], size_t n, size_t dims,
+                        const float *vecs, int64_t now)
+{
+    cache_arg a = { embedder, hashes, n, dims, NULL, vecs, NULL, now };
+    return wsubmit(S(st), cache_put_fn, &a);
+}
+
 typedef struct setting_arg {
     const char *key, *value;
     char *stored;
@@ -1548,6 +1615,8 @@ static const store_ops sqlite_ops = {
     .setting_init = sq_setting_init,
     .doc_text_search = sq_doc_text_search,
     .term_stats = sq_term_stats,
+    .cache_get = sq_cache_get,
+    .cache_put = sq_cache_put,
 };
 
 /* Process-wide SQLite settings, before first use: no memory statistics
