@@ -10,7 +10,15 @@
  *
  * The kernels pick an implementation once, at first use: AVX2+FMA when the
  * CPU has it, a portable scalar loop otherwise (vec_impl() names it).
- * Both give the same results within float rounding.
+ * FLOWSTATE_SIMD=scalar in the environment forces the scalar loop.  Both
+ * give the same results within float rounding.
+ *
+ * Within one implementation a pair of vectors always gets the same bits:
+ * the batch kernels add in exactly the order of the one-pair kernels, so a
+ * distance from an exact scan equals vec_distance() on the same pair.
+ *
+ * The int8 kernels (for quant.h) work on codes in [-127, 127] (never -128)
+ * and are exact: both implementations return the same integer.
  */
 #ifndef VEC_H
 #define VEC_H
@@ -38,5 +46,35 @@ bool vec_finite(const float *v, size_t d);
 
 /* "avx2+fma" or "scalar": the kernels in use. */
 const char *vec_impl(void);
+
+/*
+ * Chooses the kernels: "scalar", "avx2+fma", or "auto" (what first use
+ * does: FLOWSTATE_SIMD=scalar gives scalar, otherwise AVX2+FMA when the
+ * CPU has both).  For tests and benchmarks; call it while no other thread
+ * is inside a kernel.  Errors: FS_EINVAL for an unknown name or for
+ * "avx2+fma" on a CPU without it (the choice is then unchanged).
+ */
+int vec_select(const char *impl);
+
+/*
+ * The distance of m from q to each of n vectors stored one after another
+ * in base (n * d floats).  OUT: dist[0..n).  The same values, bit for bit,
+ * as n calls of vec_distance(m, q, base + i * d, d): the exact scan's hot
+ * loop, without a call per vector.
+ */
+void vec_distance_batch(vec_metric m, const float *q, const float *base,
+                        size_t n, size_t d, float *dist);
+
+/*
+ * Dot product of two int8 code vectors, exact.  Codes must lie in
+ * [-127, 127] and d must not exceed VEC_I8_MAX_DIMS (so the int32 sum
+ * cannot overflow).
+ */
+#define VEC_I8_MAX_DIMS 131072
+int32_t vec_dot_i8(const int8_t *a, const int8_t *b, size_t d);
+/* vec_dot_i8 of q with each of n codes stored one after another in base
+ * (n * d bytes).  OUT: dot[0..n). */
+void vec_dot_i8_batch(const int8_t *q, const int8_t *base, size_t n, size_t d,
+                      int32_t *dot);
 
 #endif
