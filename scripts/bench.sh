@@ -3,6 +3,8 @@
 #   1. the queue through the C API (anchor: raw SQLite inserts, same run);
 #   2. the queue over HTTP (a real server on a loopback port);
 #   3. GET /v1/health with wrk, beside nginx serving a small static file.
+#   4. the exact vector scan (anchor: the scalar kernels, same run) and the
+#      int8 scan with re-scoring, on siftsmall and 20,000 x 1536 vectors.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
@@ -54,3 +56,7 @@ ng=$(rate "http://127.0.0.1:$nport/health.json")
 printf '%-40s %12s /s\n' "flowstate GET /v1/health" "$fs"
 printf '%-40s %12s /s\n' "anchor: nginx static file (1 worker)" "$ng"
 python3 -c "print('%-40s %12.2fx' % ('flowstate / nginx', $fs / $ng))"
+echo
+
+echo "== 4. vector scan, exact and int8 (one thread, about 15 s)"
+"$build/bench/bench_vec" --data "${FLOWSTATE_DATA_DIR:-../shared/data}"
