@@ -15,6 +15,7 @@
 
 #include "agents/registry.h"
 #include "core/clock.h"
+#include "memory/space.h"
 #include "queue/queue.h"
 #include "store/store.h"
 
@@ -28,6 +29,7 @@ typedef struct fs_app {
     struct auth *auth;
     struct http_server *http;
     fs_clock clk;
+    mem_space space;          /* the database's vector space */
     size_t body_limit;        /* bytes; default 1 MiB */
     int64_t started_at;       /* ms */
     atomic_bool stopping;     /* set on SIGTERM/SIGINT: new requests get 503 */

@@ -45,6 +45,7 @@ typedef struct serve_opts {
     unsigned max_long_polls;
     int64_t lease_default_ms;
     int64_t retention_ms; /* -1 = the queue's default */
+    space_request space;  /* --dims, --metric, --embedder */
 } serve_opts;
 
 static void usage(FILE *out)
@@ -70,6 +71,10 @@ static void usage(FILE *out)
         "  --retention HOURS    keep completed/cancelled jobs (168; 0 = prune\n"
         "                       at the next tick)\n"
         "  --max-long-polls N   leases waiting at once; more get 429 (512)\n"
+        "  --dims N             vector dimensions of a new database (1536)\n"
+        "  --metric cosine|l2|ip   vector distance of a new database (cosine)\n"
+        "  --embedder local|openai embedder of a new database (local)\n"
+        "                       (a later start with other values is refused)\n"
         "  --help               this text\n"
         "\n"
         "environment: FLOWSTATE_API_KEY fixes the admin key.\n");
@@ -89,7 +94,7 @@ static bool parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
 enum {
     OPT_DB = 256, OPT_HOST, OPT_PORT, OPT_PORT_FILE, OPT_SYNC, OPT_LOG_FORMAT,
     OPT_LOG_LEVEL, OPT_KEY_FILE, OPT_BODY_LIMIT, OPT_LEASE, OPT_RETENTION,
-    OPT_LONG_POLLS, OPT_HELP,
+    OPT_LONG_POLLS, OPT_DIMS, OPT_METRIC, OPT_EMBEDDER, OPT_HELP,
 };
 
 /* Applies option c (long name `name`); false with a message on a bad
@@ -133,6 +138,19 @@ static bool apply_opt(serve_opts *o, int c, const char *name, const char *arg)
         if (!parse_num(arg, 0, 24 * 365 * 100, &v)) break;
         o->retention_ms = v * 3600 * 1000;
         return true;
+    case OPT_DIMS:
+        if (!parse_num(arg, 1, SPACE_MAX_DIMS, &v)) break;
+        o->space.dims = (size_t)v;
+        return true;
+    case OPT_METRIC:
+        if (strcmp(arg, "cosine") && strcmp(arg, "l2") && strcmp(arg, "ip"))
+            break;
+        o->space.metric = arg;
+        return true;
+    case OPT_EMBEDDER:
+        if (strcmp(arg, "local") && strcmp(arg, "openai")) break;
+        o->space.embedder = arg;
+        return true;
     }
     fprintf(stderr, "flowstate serve: bad value '%s' for --%s\n", arg, name);
     return false;
@@ -157,6 +175,9 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         { "lease-default", required_argument, NULL, OPT_LEASE },
         { "retention", required_argument, NULL, OPT_RETENTION },
         { "max-long-polls", required_argument, NULL, OPT_LONG_POLLS },
+        { "dims", required_argument, NULL, OPT_DIMS },
+        { "metric", required_argument, NULL, OPT_METRIC },
+        { "embedder", required_argument, NULL, OPT_EMBEDDER },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -260,6 +281,12 @@ static int services_open(fs_app *app, const serve_opts *o,
         fprintf(stderr, "flowstate serve: cannot open database %s: %s\n",
                 o->db, fs_strerror(rc));
         return rc;
+    }
+    char msg[512];
+    if ((rc = space_resolve(app->st, &o->space, &app->space, msg,
+                            sizeof msg))) {
+        fprintf(stderr, "flowstate serve: %s\n", msg);
+        goto close_store;
     }
     queue_config qc = queue_config_default();
     qc.ticker = true;
