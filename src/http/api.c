@@ -37,6 +37,8 @@ const http_route api_routes[] = {
     { "POST", "/v1/jobs/{id}/heartbeat", api_job_heartbeat, HTTP_AGENT },
     { "POST", "/v1/jobs/{id}/complete", api_job_complete, HTTP_AGENT },
     { "POST", "/v1/jobs/{id}/fail", api_job_fail, HTTP_AGENT },
+
+    { "POST", "/v1/embeddings", api_embeddings, 0 },
 };
 const size_t api_nroutes = sizeof api_routes / sizeof *api_routes;
 

@@ -59,6 +59,9 @@ void api_job_complete(http_req *req, http_resp *resp);
 void api_job_fail(http_req *req, http_resp *resp);
 void api_jobs_complete(http_req *req, http_resp *resp);
 
+/* api_memory.c */
+void api_embeddings(http_req *req, http_resp *resp);
+
 /* --- Request readers ------------------------------------------------------ */
 /*
  * The parse-and-validate step of each handler that takes a body, split out

@@ -163,6 +163,7 @@ static int local_embed(embedder *e, const char *const *texts,
     int rc = text_tokenizer_open(&tok, "english");
     if (rc) return rc;
     collect c = { .l = l };
+    c.doc_count = l->has_stats ? l->stats.doc_count(l->stats.ctx) : 0;
     for (size_t i = 0; i < n && !rc; i++) {
         if (lens[i] > MAX_TEXT) {
             rc = FS_ETOOBIG;
@@ -170,7 +171,6 @@ static int local_embed(embedder *e, const char *const *texts,
         }
         c.n = 0;
         c.prev_term = 0;
-        c.doc_count = l->has_stats ? l->stats.doc_count(l->stats.ctx) : 0;
         text_tokenize(tok, texts[i], lens[i], on_token, &c);
         project(&c, out + i * e->dims, e->dims);
     }

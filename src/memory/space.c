@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/fs.h"
+#include "memory/embed.h"
 
 /* Records want under key unless set; compares when the user gave it. */
 static int settle(store *st, const char *key, const char *want, bool given,
@@ -71,4 +72,59 @@ int space_resolve(store *st, const space_request *req, mem_space *out,
         return FS_ECORRUPT;
     }
     return 0;
+}
+
+static double stats_docs(void *ctx)
+{
+    int64_t df, n = 0;
+    return store_term_stats(ctx, NULL, &df, &n) == 0 ? (double)n : 0;
+}
+
+static double stats_df(void *ctx, const char *term, size_t len)
+{
+    char t[128];
+    int64_t df = 0, n;
+    if (len >= sizeof t) return 0;
+    memcpy(t, term, len);
+    t[len] = '\0';
+    return store_term_stats(ctx, t, &df, &n) == 0 ? (double)df : 0;
+}
+
+static int open_openai(embedder **out, const mem_space *sp, char *msg,
+                       size_t cap)
+{
+    const char *url = getenv("FLOWSTATE_EMBED_URL");
+    const char *model = getenv("FLOWSTATE_EMBED_MODEL");
+    const char *key = getenv("FLOWSTATE_EMBED_KEY");
+    const char *dims = getenv("FLOWSTATE_EMBED_SEND_DIMS");
+    if (!key || !*key) key = getenv("OPENAI_API_KEY");
+    if (!url || !*url) {
+        snprintf(msg, cap, "the openai embedder needs FLOWSTATE_EMBED_URL "
+                 "(e.g. https://api.openai.com/v1)");
+        return FS_EINVAL;
+    }
+    embed_openai_config c = {
+        .url = url, .model = model && *model ? model : "text-embedding-3-small",
+        .key = key && *key ? key : NULL, .dims = sp->dims,
+        .send_dimensions = dims && !strcmp(dims, "1"), .max_retries = -1,
+    };
+    int rc = embed_openai_open(out, &c);
+    if (rc) snprintf(msg, cap, "cannot set up the openai embedder");
+    return rc;
+}
+
+int space_embedder_open(embedder **out, const mem_space *sp, store *st,
+                        char *msg, size_t cap)
+{
+    embedder *inner;
+    int rc;
+    if (!strcmp(sp->embedder, "openai")) {
+        rc = open_openai(&inner, sp, msg, cap);
+    } else {
+        embed_stats stats = { stats_docs, stats_df, st };
+        rc = embed_local_open(&inner, sp->dims, &stats);
+        if (rc) snprintf(msg, cap, "cannot set up the local embedder");
+    }
+    if (rc) return rc;
+    return embed_cached_open(out, inner, st);
 }

@@ -37,4 +37,18 @@ typedef struct space_request {
 int space_resolve(store *st, const space_request *req, mem_space *out,
                   char *msg, size_t cap);
 
+/*
+ * Opens the space's embedder, behind the store's embedding cache:
+ *   local   the offline embedder, with IDF from the store's documents;
+ *   openai  an OpenAI-compatible endpoint from the environment:
+ *           FLOWSTATE_EMBED_URL (required, e.g. https://api.openai.com/v1),
+ *           FLOWSTATE_EMBED_MODEL (text-embedding-3-small),
+ *           FLOWSTATE_EMBED_KEY or OPENAI_API_KEY (optional),
+ *           FLOWSTATE_EMBED_SEND_DIMS=1 to ask for the space's dimensions.
+ * st is borrowed and must outlive the embedder.  On failure msg says why.
+ */
+struct embedder;
+int space_embedder_open(struct embedder **out, const mem_space *sp, store *st,
+                        char *msg, size_t cap);
+
 #endif

@@ -30,6 +30,7 @@ typedef struct fs_app {
     struct http_server *http;
     fs_clock clk;
     mem_space space;          /* the database's vector space */
+    struct embedder *emb;     /* the space's embedder (cached) */
     size_t body_limit;        /* bytes; default 1 MiB */
     int64_t started_at;       /* ms */
     atomic_bool stopping;     /* set on SIGTERM/SIGINT: new requests get 503 */

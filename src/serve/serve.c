@@ -4,14 +4,16 @@
  *
  *   serve_main
  *     parse flags (usage error -> exit 2)
- *     store_open -> queue_open (ticker) -> registry_open -> auth_open
+ *     store_open -> space_resolve -> space_embedder_open -> queue_open
+ *       (ticker) -> registry_open -> auth_open
  *       -> http_start -> print URL and key location -> write --port-file
  *     sigwait(SIGTERM | SIGINT)          (blocked in every thread, so the
  *                                         main thread is the one that wakes)
  *     app.stopping = true                new requests get 503
  *     queue_shutdown                     long-polls return at once
  *     http_stop                          in-flight requests finish
- *     queue_close -> auth_close -> registry_close -> store_close -> exit 0
+ *     queue_close -> auth_close -> registry_close -> embed_close ->
+ *     store_close -> exit 0
  *
  * Leases held by workers are left to expire (or to be completed by the
  * worker after a restart, while the lease still holds); nothing is lost
@@ -32,6 +34,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/xmem.h"
+#include "memory/embed.h"
 #include "http/api.h"
 #include "http/auth.h"
 #include "http/server.h"
@@ -288,6 +291,11 @@ static int services_open(fs_app *app, const serve_opts *o,
         fprintf(stderr, "flowstate serve: %s\n", msg);
         goto close_store;
     }
+    if ((rc = space_embedder_open(&app->emb, &app->space, app->st, msg,
+                                  sizeof msg))) {
+        fprintf(stderr, "flowstate serve: %s\n", msg);
+        goto close_store;
+    }
     queue_config qc = queue_config_default();
     qc.ticker = true;
     if (o->lease_default_ms) qc.default_lease_ms = o->lease_default_ms;
@@ -295,7 +303,7 @@ static int services_open(fs_app *app, const serve_opts *o,
     if ((rc = queue_open(&app->q, app->st, &app->clk, &qc))) {
         fprintf(stderr, "flowstate serve: cannot start the queue: %s\n",
                 fs_strerror(rc));
-        goto close_store;
+        goto close_embedder;
     }
     if ((rc = registry_open(&app->reg, app->st, &app->clk, NULL))) {
         fprintf(stderr, "flowstate serve: cannot start the registry: %s\n",
@@ -315,6 +323,8 @@ close_registry:
     registry_close(app->reg);
 close_queue:
     queue_close(app->q);
+close_embedder:
+    embed_close(app->emb);
 close_store:
     store_close(app->st);
     return rc;
@@ -325,6 +335,7 @@ static void services_close(fs_app *app)
     queue_close(app->q);
     auth_close(app->auth);
     registry_close(app->reg);
+    embed_close(app->emb);
     store_close(app->st);
 }
 

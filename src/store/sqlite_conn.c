@@ -142,6 +142,8 @@ static const char *const sql_text[SQ__COUNT] = {
                      "AND text_hash=?2",
     [SQ_CACHE_PUT] = "INSERT INTO embedding_cache VALUES(?1,?2,?3,?4) "
                      "ON CONFLICT DO NOTHING",
+    [SQ_TERM_DF] = "SELECT doc FROM documents_vocab WHERE term=?1",
+    [SQ_DOC_COUNT] = "SELECT count(*) FROM documents",
     [SQ_SETTING_INIT] = "INSERT INTO memory_settings(key,value) VALUES(?1,?2) "
                         "ON CONFLICT(key) DO NOTHING",
 };

@@ -368,7 +368,8 @@ static inline int store_doc_text_search(store *st, const char *query,
                                         store_hit **out, size_t *n)
 { return st->ops->doc_text_search(st, query, f, out, n); }
 
-/* How many documents contain the stemmed term, and how many there are. */
+/* How many documents contain the stemmed term (term NULL: skip; *df 0),
+ * and how many documents there are. */
 static inline int store_term_stats(store *st, const char *term, int64_t *df,
                                    int64_t *ndocs)
 { return st->ops->term_stats(st, term, df, ndocs); }

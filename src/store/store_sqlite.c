@@ -1399,25 +1399,23 @@ static int sq_doc_text_search(store *st, const char *query,
     return 0;
 }
 
-static int int_query(sqlc *c, const char *sql, const char *arg, int64_t *out)
+static int int_query(sqlc *c, sqlc_stmt_id id, const char *arg, int64_t *out)
 {
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return sqlc_err(c, SQLITE_ERROR, "stats");
+    sqlite3_stmt *s = sqlc_stmt(c, id);
+    if (!s) return FS_EIO;
     if (arg) sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "stats");
 }
 
+/* term NULL: only the document count. */
 static int term_stats_fn(sqlc *c, void *arg)
 {
     text_arg *a = arg;
-    int rc = int_query(c, "SELECT doc FROM documents_vocab WHERE term=?1",
-                       a->query, &a->df);
-    return rc ? rc : int_query(c, "SELECT count(*) FROM documents", NULL,
-                               &a->ndocs);
+    int rc = a->query ? int_query(c, SQ_TERM_DF, a->query, &a->df) : 0;
+    return rc ? rc : int_query(c, SQ_DOC_COUNT, NULL, &a->ndocs);
 }
 
 static int sq_term_stats(store *st, const char *term, int64_t *df,
