@@ -60,3 +60,7 @@ echo
 
 echo "== 4. vector scan, exact and int8 (one thread, about 15 s)"
 "$build/bench/bench_vec" --data "${FLOWSTATE_DATA_DIR:-../shared/data}"
+echo
+
+echo "== 5. HNSW index on siftsmall (one thread; FAISS IndexHNSWFlat M=16 efC=200: recall@10 0.961 at ~50,000 q/s at ef 16 here)"
+"$build/bench/bench_hnsw" --data "${FLOWSTATE_DATA_DIR:-../shared/data}"
