@@ -33,6 +33,7 @@
 
 #include "core/fs.h"
 #include "core/xmem.h"
+#include "memory/fvecs.h"
 #include "memory/hnsw.h"
 
 static double now_s(void)
@@ -42,37 +43,27 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Reads a whole .fvecs/.ivecs file (4-byte values); exits on error. */
-static void *read_vecs(const char *path, size_t *n, size_t *d)
+/* Reads dir/siftsmall/name (.fvecs, or .ivecs when ivecs) whole; exits
+ * 0 with a note when it is missing, 1 when it is bad. */
+static void *read_set(const char *dir, const char *name, bool ivecs,
+                      size_t *n, size_t *d)
 {
-    FILE *f = fopen(path, "rb");
-    int32_t dim;
-    if (!f) {
+    char path[1024], why[FVECS_ERRLEN];
+    snprintf(path, sizeof path, "%s/siftsmall/%s", dir, name);
+    void *data;
+    int rc = ivecs ? ivecs_read(path, 0, (int32_t **)&data, n, d, why,
+                                sizeof why)
+                   : fvecs_read(path, 0, (float **)&data, n, d, why,
+                                sizeof why);
+    if (rc == FS_ENOTFOUND) {
         printf("bench_hnsw: %s not found; skipped\n", path);
         exit(0);
     }
-    if (fread(&dim, 4, 1, f) != 1 || dim <= 0) {
-        fprintf(stderr, "bench_hnsw: cannot read %s\n", path);
+    if (rc || *n == 0) {
+        fprintf(stderr, "bench_hnsw: %s\n", rc ? why : "empty file");
         exit(1);
     }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f), rec = 4 + 4L * dim;
-    if (size % rec) {
-        fprintf(stderr, "bench_hnsw: %s: not fvecs/ivecs\n", path);
-        exit(1);
-    }
-    *d = (size_t)dim;
-    *n = (size_t)(size / rec);
-    uint32_t *out = xmalloc(*n * *d * 4);
-    fseek(f, 0, SEEK_SET);
-    for (size_t i = 0; i < *n; i++)
-        if (fread(&dim, 4, 1, f) != 1 || (size_t)dim != *d ||
-            fread(out + i * *d, 4, *d, f) != *d) {
-            fprintf(stderr, "bench_hnsw: %s: bad record %zu\n", path, i);
-            exit(1);
-        }
-    fclose(f);
-    return out;
+    return data;
 }
 
 static bool keep_3(int64_t id, void *ctx)
@@ -238,15 +229,12 @@ int main(int argc, char **argv)
     if (quick) reps = 1;
     if (reps < 1) reps = 1;
 
-    char path[1024];
-    size_t nb, nq, nt, d, d2;
-    snprintf(path, sizeof path, "%s/siftsmall/siftsmall_base.fvecs", dir);
-    float *base = read_vecs(path, &nb, &d);
-    snprintf(path, sizeof path, "%s/siftsmall/siftsmall_query.fvecs", dir);
-    float *query = read_vecs(path, &nq, &d2);
-    snprintf(path, sizeof path, "%s/siftsmall/siftsmall_groundtruth.ivecs", dir);
-    int32_t *truth = read_vecs(path, &nq, &nt);
-    if (d2 != d || nt < 10) {
+    size_t nb, nq, nq2, nt, d, d2;
+    float *base = read_set(dir, "siftsmall_base.fvecs", false, &nb, &d);
+    float *query = read_set(dir, "siftsmall_query.fvecs", false, &nq, &d2);
+    int32_t *truth =
+        read_set(dir, "siftsmall_groundtruth.ivecs", true, &nq2, &nt);
+    if (d2 != d || nq2 != nq || nt < 10) {
         fprintf(stderr, "bench_hnsw: queries or truth do not fit the base\n");
         return 1;
     }

@@ -7,8 +7,8 @@
  * (never returned, recall on the rest); bad input; the multi-threaded batch
  * build; concurrent searches; determinism.
  *
- * siftsmall is read from ../shared/data/siftsmall (the repository root is
- * the working directory); tests that need it are skipped when it is absent.
+ * Data comes from tests/support/vecdata.h: siftsmall (tests that need it
+ * are skipped when it is absent) and vd_clustered.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -20,97 +20,11 @@
 #include "core/fs.h"
 #include "core/xmem.h"
 #include "memory/hnsw.h"
-
-#define SIFT_DIR "../shared/data/siftsmall/"
+#include "support/vecdata.h"
 
 TestSuite(hnsw, .timeout = 120);
 
 /* ---- data ------------------------------------------------------------- */
-
-/* Reads a whole .fvecs/.ivecs file (4-byte values) into a fresh array.
- * Returns NULL when the file is missing; fails the test when malformed. */
-static void *read_vecs(const char *path, size_t *n, size_t *d)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    int32_t dim;
-    cr_assert_eq(fread(&dim, 4, 1, f), 1, "%s: empty", path);
-    cr_assert(dim > 0 && size % (4 + 4L * dim) == 0, "%s: bad size", path);
-    *d = (size_t)dim;
-    *n = (size_t)(size / (4 + 4L * dim));
-    uint32_t *out = xmalloc(*n * *d * 4);
-    fseek(f, 0, SEEK_SET);
-    for (size_t i = 0; i < *n; i++) {
-        cr_assert_eq(fread(&dim, 4, 1, f), 1);
-        cr_assert_eq((size_t)dim, *d, "%s: record %zu", path, i);
-        cr_assert_eq(fread(out + i * *d, 4, *d, f), *d);
-    }
-    fclose(f);
-    return out;
-}
-
-typedef struct sift {
-    float *base, *query;
-    int32_t *truth;
-    size_t nb, nq, d, nt;
-} sift;
-
-static void sift_load(sift *s)
-{
-    size_t d2, d3;
-    s->base = read_vecs(SIFT_DIR "siftsmall_base.fvecs", &s->nb, &s->d);
-    if (!s->base) cr_skip_test("siftsmall not found under " SIFT_DIR);
-    s->query = read_vecs(SIFT_DIR "siftsmall_query.fvecs", &s->nq, &d2);
-    s->truth = read_vecs(SIFT_DIR "siftsmall_groundtruth.ivecs", &s->nq, &d3);
-    cr_assert(s->query && s->truth);
-    cr_assert_eq(d2, s->d);
-    s->nt = d3;
-}
-
-static void sift_free(sift *s)
-{
-    free(s->base);
-    free(s->query);
-    free(s->truth);
-}
-
-/* splitmix64 and Box-Muller: the same numbers on every machine. */
-static uint64_t rng_next(uint64_t *st)
-{
-    uint64_t z = (*st += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *st)
-{
-    return ((rng_next(st) >> 11) + 1) * 0x1.0p-53;
-}
-
-static float rng_gauss(uint64_t *st)
-{
-    double u = rng_unit(st), v = rng_unit(st);
-    return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-}
-
-/* n vectors of d dims in c Gaussian clusters: centres N(0,1) per
- * component, points centre + N(0, sigma^2).  Row i is in cluster i % c. */
-static float *clustered(size_t n, size_t d, size_t c, float sigma,
-                        uint64_t seed)
-{
-    float *centre = xmalloc(c * d * sizeof *centre);
-    float *v = xmalloc(n * d * sizeof *v);
-    for (size_t i = 0; i < c * d; i++) centre[i] = rng_gauss(&seed);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            v[i * d + j] = centre[(i % c) * d + j] + sigma * rng_gauss(&seed);
-    free(centre);
-    return v;
-}
 
 /* ---- exact answers ---------------------------------------------------- */
 
@@ -184,7 +98,7 @@ static void assert_sorted(const int64_t *ids, const float *dist, size_t n)
 }
 
 /* recall@10 of h on siftsmall against the file's ground truth. */
-static double sift_recall(hnsw *h, const sift *s, int ef)
+static double sift_recall(hnsw *h, const vd_sift *s, int ef)
 {
     size_t hit = 0;
     for (size_t q = 0; q < s->nq; q++) {
@@ -206,8 +120,8 @@ static double sift_recall(hnsw *h, const sift *s, int ef)
 
 Test(hnsw, sift_recall_at_10)
 {
-    sift s;
-    sift_load(&s);
+    vd_sift s;
+    vd_sift_load(&s);
     hnsw *h = open_index(s.d, VEC_L2, 16, 200);
     for (size_t i = 0; i < s.nb; i++)
         cr_assert_eq(hnsw_add(h, (int64_t)i, s.base + i * s.d, s.d), 0);
@@ -224,13 +138,13 @@ Test(hnsw, sift_recall_at_10)
     cr_assert_geq(bytes, s.nb * s.d * sizeof(float));
     cr_assert_lt(bytes, s.nb * (s.d * sizeof(float) + 400));
     hnsw_close(h);
-    sift_free(&s);
+    vd_sift_free(&s);
 }
 
 Test(hnsw, sift_batch_two_threads)
 {
-    sift s;
-    sift_load(&s);
+    vd_sift s;
+    vd_sift_load(&s);
     hnsw *h = open_index(s.d, VEC_L2, 16, 200);
     int64_t *ids = iota(s.nb);
     cr_assert_eq(hnsw_add_batch(h, ids, s.base, s.d, s.nb, 2), 0);
@@ -240,13 +154,13 @@ Test(hnsw, sift_batch_two_threads)
     cr_assert_geq(r, 0.95, "recall@10 %.3f", r);
     free(ids);
     hnsw_close(h);
-    sift_free(&s);
+    vd_sift_free(&s);
 }
 
 Test(hnsw, cosine_clustered_1536)
 {
     enum { N = 5000, D = 1536, C = 50, NQ = 100 };
-    float *base = clustered(N + NQ, D, C, 1.0f, 11);
+    float *base = vd_clustered(11, N + NQ, D, C, 1.0f);
     const float *queries = base + (size_t)N * D; /* held out, same clusters */
     hnsw *h = open_index(D, VEC_COSINE, 16, 64);
     int64_t *ids = iota(N);
@@ -316,7 +230,7 @@ static bool keep_none(int64_t id, void *ctx)
 
 static hnsw *filter_index(float **base)
 {
-    *base = clustered(FN + 50, FD, 40, 0.5f, 3);
+    *base = vd_clustered(3, FN + 50, FD, 40, 0.5f);
     hnsw *h = open_index(FD, VEC_L2, 12, 100);
     int64_t *ids = iota(FN);
     cr_assert_eq(hnsw_add_batch(h, ids, *base, FD, FN, 1), 0);
@@ -410,15 +324,15 @@ Test(hnsw, filter_fewer_matches_than_k)
 Test(hnsw, delete_never_returned_and_recall_holds)
 {
     enum { N = 5000, D = 32, NQ = 100 };
-    float *base = clustered(N + NQ, D, 50, 0.5f, 5);
+    float *base = vd_clustered(5, N + NQ, D, 50, 0.5f);
     hnsw *h = open_index(D, VEC_L2, 16, 200);
     int64_t *ids = iota(N);
     cr_assert_eq(hnsw_add_batch(h, ids, base, D, N, 1), 0);
     bool *dead = xcalloc(N, sizeof *dead);
-    uint64_t st = 99;
+    vd_rng st = { 99 };
     size_t removed = 0;
     while (removed < N * 3 / 10) { /* 30% gone, the entry point likely too */
-        size_t i = rng_next(&st) % N;
+        size_t i = vd_next(&st) % N;
         if (dead[i]) {
             cr_assert_eq(hnsw_remove(h, (int64_t)i), FS_ENOTFOUND);
             continue;
@@ -470,7 +384,7 @@ Test(hnsw, delete_everything_but_a_few)
 {
     /* 99.8% deleted: searches still return every live vector */
     enum { N = 2000, D = 8 };
-    float *base = clustered(N, D, 10, 0.5f, 8);
+    float *base = vd_clustered(8, N, D, 10, 0.5f);
     hnsw *h = open_index(D, VEC_L2, 8, 50);
     int64_t *ids = iota(N);
     cr_assert_eq(hnsw_add_batch(h, ids, base, D, N, 1), 0);
@@ -573,7 +487,7 @@ Test(hnsw, small_and_empty)
 Test(hnsw, single_thread_build_is_deterministic)
 {
     enum { N = 1500, D = 16 };
-    float *base = clustered(N, D, 15, 0.5f, 21);
+    float *base = vd_clustered(21, N, D, 15, 0.5f);
     int64_t *ids = iota(N);
     hnsw *a = open_index(D, VEC_IP, 8, 40), *b = open_index(D, VEC_IP, 8, 40);
     cr_assert_eq(hnsw_add_batch(a, ids, base, D, N, 1), 0);
