@@ -1,0 +1,417 @@
+/*
+ * memory.c - the MemoryService (see memory.h for the rules).
+ *
+ * Ownership inside memory_add: the records handed to the store borrow the
+ * caller's strings; only chunk texts and the freshly computed vectors are
+ * allocated here, in `pieces`, and freed at the end.
+ */
+#include "memory/memory.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/xmem.h"
+#include "memory/vstore.h"
+
+#define REBUILD_PAGE 1000
+#define MAX_FILTER_IDS 1000000
+
+struct memory {
+    store *st;
+    embedder *emb;
+    mem_space sp;
+    memory_config cfg;
+    pthread_rwlock_t lock; /* guards idx */
+    vstore *idx;
+};
+
+/* --- open: the index from the store ----------------------------------- */
+
+static int rebuild(memory *m)
+{
+    store_doc_filter f = { .with_chunks = true, .limit = REBUILD_PAGE };
+    for (;;) {
+        fs_doc *docs;
+        size_t n;
+        int rc = store_doc_list(m->st, &f, true, &docs, &n);
+        if (rc) return rc;
+        for (size_t i = 0; i < n; i++)
+            if (docs[i].embedding && docs[i].dims == m->sp.dims &&
+                vstore_add(m->idx, docs[i].id, docs[i].embedding,
+                           docs[i].dims) != 0)
+                log_warn("memory: document %lld has an unusable vector",
+                         (long long)docs[i].id);
+        if (n) f.before_id = docs[n - 1].id;
+        fs_docs_free(docs, n);
+        if (n < REBUILD_PAGE) return 0;
+    }
+}
+
+int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
+                const memory_config *cfg)
+{
+    memory *m = xcalloc(1, sizeof *m);
+    m->st = st;
+    m->emb = emb;
+    m->sp = *sp;
+    if (cfg) m->cfg = *cfg;
+    if (!m->cfg.chunk_size) m->cfg.chunk_size = 2000;
+    if (!m->cfg.chunk_overlap) m->cfg.chunk_overlap = 200;
+    if (m->cfg.chunk_overlap >= m->cfg.chunk_size)
+        m->cfg.chunk_overlap = m->cfg.chunk_size / 4;
+    vstore_config vc = { .dims = sp->dims, .metric = sp->metric };
+    pthread_rwlock_init(&m->lock, NULL);
+    int rc = vstore_open(&m->idx, &vc);
+    if (!rc) rc = rebuild(m);
+    if (rc) {
+        memory_close(m);
+        return rc;
+    }
+    log_info("memory: %zu vectors indexed (%zu dims, %s)",
+             vstore_count(m->idx), sp->dims, vec_metric_name(sp->metric));
+    *out = m;
+    return 0;
+}
+
+void memory_close(memory *m)
+{
+    if (!m) return;
+    vstore_close(m->idx);
+    pthread_rwlock_destroy(&m->lock);
+    free(m);
+}
+
+size_t memory_indexed(memory *m)
+{
+    pthread_rwlock_rdlock(&m->lock);
+    size_t n = vstore_count(m->idx);
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}
+
+/* --- add -------------------------------------------------------------- */
+
+/* The end of the chunk of s[0..len) starting at start: at most size bytes,
+ * preferably just after whitespace in the window's second half, never
+ * inside a UTF-8 sequence. */
+static size_t chunk_end(const char *s, size_t len, size_t start, size_t size)
+{
+    if (len - start <= size) return len;
+    size_t end = start + size;
+    for (size_t i = end; i > start + size / 2; i--)
+        if (isspace((unsigned char)s[i - 1])) return i;
+    while (end > start + 1 && ((unsigned char)s[end] & 0xC0) == 0x80) end--;
+    return end;
+}
+
+/* Where the next chunk starts: overlap bytes back, on a character start,
+ * always after start. */
+static size_t chunk_next(const char *s, size_t start, size_t end,
+                         size_t overlap)
+{
+    size_t next = end > start + overlap ? end - overlap : end;
+    while (next < end && ((unsigned char)s[next] & 0xC0) == 0x80) next++;
+    return next > start ? next : end;
+}
+
+typedef struct batch {
+    fs_doc *rec;    /* store records (strings borrowed or in owned[]) */
+    size_t n, cap;
+    int *source;    /* rec -> index of the caller's document */
+    const char **texts; /* pieces to embed, and the rec each goes to */
+    size_t *lens, *target, nt;
+    char **owned;   /* chunk texts */
+    size_t nowned;
+} batch;
+
+static size_t push(batch *b, const fs_doc *d, int src)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 16;
+        b->rec = xrealloc(b->rec, b->cap * sizeof *b->rec);
+        b->source = xrealloc(b->source, b->cap * sizeof *b->source);
+        b->texts = xrealloc(b->texts, b->cap * sizeof *b->texts);
+        b->lens = xrealloc(b->lens, b->cap * sizeof *b->lens);
+        b->target = xrealloc(b->target, b->cap * sizeof *b->target);
+        b->owned = xrealloc(b->owned, b->cap * sizeof *b->owned);
+    }
+    b->rec[b->n] = *d;
+    b->rec[b->n].parent_ref = -1;
+    b->rec[b->n].chunk_index = -1;
+    b->rec[b->n].embedding = d->embedding;
+    b->source[b->n] = src;
+    return b->n++;
+}
+
+static void want_vector(batch *b, size_t rec, const char *text, size_t len)
+{
+    b->texts[b->nt] = text;
+    b->lens[b->nt] = len;
+    b->target[b->nt++] = rec;
+}
+
+/* Adds caller document d (index src) as records: whole, or parent +
+ * chunks. */
+static void plan_doc(memory *m, batch *b, const fs_doc *d, int src)
+{
+    size_t len = strlen(d->content);
+    size_t r = push(b, d, src);
+    if (d->embedding) return;
+    if (len <= m->cfg.chunk_size) {
+        want_vector(b, r, d->content, len);
+        return;
+    }
+    int index = 0;
+    for (size_t start = 0; start < len;) {
+        size_t end = chunk_end(d->content, len, start, m->cfg.chunk_size);
+        char *text = xstrndup(d->content + start, end - start);
+        b->owned[b->nowned++] = text;
+        fs_doc c = *d;
+        c.content = text;
+        c.embedding = NULL;
+        size_t k = push(b, &c, src);
+        b->rec[k].parent_ref = (int)r;
+        b->rec[k].chunk_index = index++;
+        want_vector(b, k, text, end - start);
+        if (end == len) break;
+        start = chunk_next(d->content, start, end, m->cfg.chunk_overlap);
+    }
+}
+
+static int check_doc(memory *m, const fs_doc *d)
+{
+    if (!d->content || !*d->content) return FS_EINVAL;
+    if (strlen(d->content) > MEMORY_MAX_CONTENT) return FS_ETOOBIG;
+    if (!(d->importance >= 0 && d->importance <= 1)) return FS_EINVAL;
+    if (d->embedding &&
+        (d->dims != m->sp.dims || !vec_finite(d->embedding, d->dims)))
+        return FS_EINVAL;
+    return 0;
+}
+
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->nowned; i++) free(b->owned[i]);
+    free(b->rec);
+    free(b->source);
+    free(b->texts);
+    free(b->lens);
+    free(b->target);
+    free(b->owned);
+}
+
+/* Puts the stored records' vectors into the index. */
+static void index_batch(memory *m, const batch *b)
+{
+    pthread_rwlock_wrlock(&m->lock);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->rec[i].embedding &&
+            vstore_add(m->idx, b->rec[i].id, b->rec[i].embedding,
+                       m->sp.dims) != 0)
+            log_warn("memory: could not index document %lld",
+                     (long long)b->rec[i].id);
+    pthread_rwlock_unlock(&m->lock);
+}
+
+int memory_add(memory *m, fs_doc *docs, size_t n, const char **why)
+{
+    if (why) *why = NULL;
+    if (n == 0 || n > MEMORY_MAX_BATCH) return FS_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_doc(m, &docs[i]);
+        if (rc) return rc;
+    }
+    batch b = { 0 };
+    for (size_t i = 0; i < n; i++) plan_doc(m, &b, &docs[i], (int)i);
+    size_t d = m->sp.dims;
+    float *vecs = xmalloc((b.nt ? b.nt : 1) * d * sizeof *vecs);
+    int rc = b.nt ? embed_texts(m->emb, b.texts, b.lens, b.nt, vecs) : 0;
+    if (rc) {
+        if (why) *why = m->emb->error;
+        goto out;
+    }
+    for (size_t t = 0; t < b.nt; t++) {
+        b.rec[b.target[t]].embedding = vecs + t * d;
+        b.rec[b.target[t]].dims = d;
+    }
+    if ((rc = store_doc_add(m->st, b.rec, b.n, fs_now(&fs_clock_real))))
+        goto out;
+    index_batch(m, &b);
+    for (size_t i = 0; i < b.n; i++)
+        if (b.rec[i].parent_ref < 0) {
+            docs[b.source[i]].id = b.rec[i].id;
+            docs[b.source[i]].created_at = b.rec[i].created_at;
+            docs[b.source[i]].updated_at = b.rec[i].updated_at;
+        }
+out:
+    free(vecs);
+    batch_free(&b);
+    return rc;
+}
+
+int memory_delete(memory *m, int64_t id)
+{
+    int64_t *ids;
+    size_t n;
+    int rc = store_doc_delete(m->st, id, &ids, &n);
+    if (rc) return rc;
+    pthread_rwlock_wrlock(&m->lock);
+    for (size_t i = 0; i < n; i++) vstore_remove(m->idx, ids[i]);
+    pthread_rwlock_unlock(&m->lock);
+    free(ids);
+    return 0;
+}
+
+/* --- search ----------------------------------------------------------- */
+
+typedef struct idset {
+    int64_t *ids; /* ascending */
+    size_t n;
+} idset;
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool in_set(int64_t id, void *ctx)
+{
+    idset *s = ctx;
+    return bsearch(&id, s->ids, s->n, sizeof id, cmp_id) != NULL;
+}
+
+static bool filter_empty(const store_doc_filter *f)
+{
+    return !f || (!f->agent && !f->kind && !f->ntags && !f->nmeta &&
+                  !f->since && !f->until);
+}
+
+/* The ids (documents and chunks) that pass f. */
+static int filter_ids(memory *m, const store_doc_filter *f, idset *s)
+{
+    store_doc_filter page = *f;
+    page.with_chunks = true;
+    page.before_id = 0;
+    page.limit = REBUILD_PAGE;
+    size_t cap = 0;
+    for (;;) {
+        fs_doc *docs;
+        size_t n;
+        int rc = store_doc_list(m->st, &page, false, &docs, &n);
+        if (rc) return rc;
+        for (size_t i = 0; i < n && s->n < MAX_FILTER_IDS; i++) {
+            if (s->n == cap) {
+                cap = cap ? 2 * cap : 256;
+                s->ids = xrealloc(s->ids, cap * sizeof *s->ids);
+            }
+            s->ids[s->n++] = docs[i].id;
+        }
+        if (n) page.before_id = docs[n - 1].id;
+        fs_docs_free(docs, n);
+        if (n < REBUILD_PAGE || s->n >= MAX_FILTER_IDS) break;
+    }
+    if (s->n > 1) qsort(s->ids, s->n, sizeof *s->ids, cmp_id);
+    return 0;
+}
+
+/* The query vector (embedded, or checked).  OUT: *v (caller frees). */
+static int query_vector(memory *m, const memory_query *q, float **v,
+                        const char **why)
+{
+    size_t d = m->sp.dims;
+    *v = xmalloc(d * sizeof **v);
+    if (q->vector) {
+        if (q->dims != d || !vec_finite(q->vector, d)) return FS_EINVAL;
+        memcpy(*v, q->vector, d * sizeof **v);
+        return 0;
+    }
+    if (!q->text || !*q->text) return FS_EINVAL;
+    size_t len = strlen(q->text);
+    int rc = embed_texts(m->emb, &q->text, &len, 1, *v);
+    if (rc && why) *why = m->emb->error;
+    return rc;
+}
+
+/* Appends hit h as a result unless its document is already there. */
+static void collect_hit(memory *m, const vstore_hit *h, memory_hit *res,
+                        size_t *nres, double threshold)
+{
+    double score = vec_score(m->sp.metric, h->dist);
+    if (score < threshold) return;
+    fs_doc piece;
+    if (store_doc_get(m->st, h->id, false, &piece) != 0) return; /* raced */
+    int64_t key = piece.parent_id ? piece.parent_id : piece.id;
+    for (size_t i = 0; i < *nres; i++)
+        if (res[i].doc.id == key) {
+            fs_doc_clear(&piece);
+            return;
+        }
+    memory_hit *r = &res[*nres];
+    memset(r, 0, sizeof *r);
+    r->score = score;
+    r->chunk = -1;
+    if (piece.parent_id) {
+        if (store_doc_get(m->st, piece.parent_id, false, &r->doc) != 0) {
+            fs_doc_clear(&piece);
+            return;
+        }
+        r->chunk = piece.chunk_index;
+        r->matched = piece.content;
+        piece.content = NULL;
+        fs_doc_clear(&piece);
+    } else {
+        r->doc = piece;
+    }
+    (*nres)++;
+}
+
+int memory_search(memory *m, const memory_query *q, memory_hit **out,
+                  size_t *n, const char **why)
+{
+    if (why) *why = NULL;
+    *out = NULL;
+    *n = 0;
+    if (q->limit < 1 || q->limit > MEMORY_MAX_BATCH) return FS_EINVAL;
+    float *v;
+    int rc = query_vector(m, q, &v, why);
+    idset set = { 0 };
+    if (!rc && !filter_empty(q->filter)) rc = filter_ids(m, q->filter, &set);
+    if (rc) goto out;
+    size_t k = q->limit * 4, nh = 0;
+    vstore_hit *hits = xmalloc(k * sizeof *hits);
+    pthread_rwlock_rdlock(&m->lock);
+    rc = vstore_search(m->idx, v, m->sp.dims, k,
+                       filter_empty(q->filter) ? NULL : in_set, &set, hits, &nh);
+    pthread_rwlock_unlock(&m->lock);
+    memory_hit *res = xcalloc(q->limit, sizeof *res);
+    size_t nres = 0;
+    for (size_t i = 0; !rc && i < nh && nres < q->limit; i++)
+        collect_hit(m, &hits[i], res, &nres, q->threshold);
+    free(hits);
+    if (rc) {
+        memory_hits_free(res, nres);
+        goto out;
+    }
+    *out = res;
+    *n = nres;
+out:
+    free(set.ids);
+    free(v);
+    return rc;
+}
+
+void memory_hits_free(memory_hit *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fs_doc_clear(&h[i].doc);
+        free(h[i].matched);
+    }
+    free(h);
+}

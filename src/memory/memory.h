@@ -1,0 +1,87 @@
+/*
+ * memory.h - the MemoryService: agents' shared documents, embedded,
+ * chunked, stored and searchable by meaning.
+ *
+ * Adding a document: long content (over chunk_size bytes) is stored whole
+ * as a parent and split into overlapping chunks that point at it; every
+ * piece that is searched (a short document, or each chunk) is embedded
+ * (unless the caller brought a vector) and the batch is stored in one
+ * transaction; only then does the in-memory vector index learn the new
+ * vectors.  The store is the truth: at open the index is rebuilt from it,
+ * so a crash between the two can never leave search wrong after a restart.
+ *
+ * Searching: the query (text, embedded with the same embedder, or a vector)
+ * is compared with every indexed vector that passes the filter (exact
+ * scan, see vstore.h); chunk hits are reported as their parent document,
+ * best chunk first.
+ *
+ * Thread safety: every call may run concurrently; the index is guarded by
+ * a read-write lock (searches share it, writes take it alone).
+ */
+#ifndef MEMORY_H
+#define MEMORY_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/model.h"
+#include "memory/embed.h"
+#include "memory/space.h"
+#include "store/store.h"
+
+#define MEMORY_MAX_CONTENT (10u << 20) /* bytes per document */
+#define MEMORY_MAX_BATCH 1000
+
+typedef struct memory memory;
+
+typedef struct memory_config {
+    size_t chunk_size;    /* bytes; 0 = 2000 */
+    size_t chunk_overlap; /* bytes; 0 = 200; < chunk_size */
+} memory_config;
+
+/* Opens the service over st and emb (both borrowed) in space sp, and
+ * builds the vector index from the stored embeddings.  Errors: FS_EIO. */
+int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
+                const memory_config *cfg);
+void memory_close(memory *m);
+
+/*
+ * Adds n documents atomically.  In: content (required), agent, kind,
+ * metadata, tags, importance, and optionally embedding/dims (then the
+ * document is not chunked).  OUT: docs[i].id (the parent's id when
+ * chunked), created_at.  Errors: FS_EINVAL (empty or oversized content,
+ * wrong dimensions, non-finite vector, importance outside 0..1; nothing
+ * stored), FS_ETOOBIG, the embedder's errors (message in *why, which may
+ * be NULL), FS_EIO.
+ */
+int memory_add(memory *m, fs_doc *docs, size_t n, const char **why);
+
+/* Deletes a document and its chunks from the store and the index. */
+int memory_delete(memory *m, int64_t id);
+
+typedef struct memory_query {
+    const char *text;          /* or: */
+    const float *vector;
+    size_t dims;
+    size_t limit;              /* 1..1000 */
+    double threshold;          /* minimum score; -INFINITY for none */
+    const store_doc_filter *filter; /* may be NULL; limit/cursor ignored */
+} memory_query;
+
+typedef struct memory_hit {
+    fs_doc doc;                /* the document (a chunk's parent) */
+    double score;              /* vec_score of the best matching piece */
+    int chunk;                 /* index of the best chunk, -1 = whole doc */
+    char *matched;             /* the matching chunk's text, or NULL */
+} memory_hit;
+
+void memory_hits_free(memory_hit *h, size_t n);
+
+/* Semantic search.  OUT: *out (best first), *n.  Errors: FS_EINVAL (no
+ * query, wrong dimensions), the embedder's errors, FS_EIO. */
+int memory_search(memory *m, const memory_query *q, memory_hit **out,
+                  size_t *n, const char **why);
+
+/* Vectors in the index. */
+size_t memory_indexed(memory *m);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * test_memory.c - the memory service end to end over a real store and the
+ * local embedder: search finds what shares the query's words, long content
+ * is chunked and reported as its parent, filters restrict, deletes remove
+ * every piece, a restart rebuilds the same index, bad input stores nothing.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/fs.h"
+#include "memory/memory.h"
+#include "support/testdb.h"
+
+#define D 256
+
+static tdb T;
+static embedder *E;
+static memory *M;
+static mem_space SP = { D, VEC_COSINE, "local" };
+
+static void open_memory(void)
+{
+    memory_config mc = { .chunk_size = 300, .chunk_overlap = 50 };
+    cr_assert_eq(memory_open(&M, T.st, E, &SP, &mc), 0);
+}
+
+static void setup(void)
+{
+    tdb_open(&T);
+    cr_assert_eq(embed_local_open(&E, D, NULL), 0);
+    open_memory();
+}
+
+static void teardown(void)
+{
+    memory_close(M);
+    embed_close(E);
+    tdb_close(&T);
+}
+
+TestSuite(memory, .init = setup, .fini = teardown, .timeout = 60);
+
+static int64_t add(const char *content, const char *agent)
+{
+    fs_doc d = { .content = (char *)content, .agent = (char *)agent,
+                 .metadata = "{}", .tags = "[]", .importance = 0.5 };
+    cr_assert_eq(memory_add(M, &d, 1, NULL), 0);
+    return d.id;
+}
+
+static memory_hit *search(const char *text, size_t limit,
+                          const store_doc_filter *f, size_t *n)
+{
+    memory_query q = { .text = text, .limit = limit, .threshold = -INFINITY,
+                       .filter = f };
+    memory_hit *h;
+    cr_assert_eq(memory_search(M, &q, &h, n, NULL), 0);
+    return h;
+}
+
+/* A small CRM corpus: the query's words appear in exactly one document. */
+static int64_t corpus(int64_t ids[4])
+{
+    ids[0] = add("Acme Corp asked for a refund of invoice 1042", "ag_billing");
+    ids[1] = add("Schedule the onboarding call with Globex next Tuesday",
+                 "ag_sales");
+    ids[2] = add("Initech renewed the enterprise licence for three years",
+                 "ag_sales");
+    ids[3] = add("Quarterly pipeline review: twelve open opportunities",
+                 "ag_sales");
+    return ids[0];
+}
+
+Test(memory, text_search_finds_the_document_sharing_the_words)
+{
+    int64_t ids[4];
+    corpus(ids);
+    size_t n;
+    memory_hit *h = search("refund for the Acme invoice", 4, NULL, &n);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(h[0].doc.id, ids[0], "the refund document first");
+    cr_assert(h[0].score > h[1].score);
+    cr_assert_eq(h[0].chunk, -1);
+    memory_hits_free(h, n);
+    h = search("when is the Globex onboarding call", 1, NULL, &n);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(h[0].doc.id, ids[1]);
+    memory_hits_free(h, n);
+}
+
+Test(memory, filters_restrict_even_when_others_match_better)
+{
+    int64_t ids[4];
+    corpus(ids);
+    store_doc_filter f = { .agent = "ag_sales" };
+    size_t n;
+    memory_hit *h = search("refund for the Acme invoice", 10, &f, &n);
+    cr_assert_eq(n, 3, "only ag_sales documents");
+    for (size_t i = 0; i < n; i++) cr_assert_str_eq(h[i].doc.agent, "ag_sales");
+    memory_hits_free(h, n);
+}
+
+Test(memory, long_content_is_chunked_and_reported_as_its_parent)
+{
+    char text[4096] = "";
+    for (int i = 0; i < 30; i++) {
+        char s[128];
+        snprintf(s, sizeof s, "Section %d discusses topic number %d in detail. ",
+                 i, i);
+        strcat(text, s);
+    }
+    strcat(text, "The warranty covers water damage on the pump. ");
+    for (int i = 30; i < 50; i++) {
+        char s[128];
+        snprintf(s, sizeof s, "Section %d discusses topic number %d in detail. ",
+                 i, i);
+        strcat(text, s);
+    }
+    size_t before = memory_indexed(M);
+    int64_t id = add(text, "ag_docs");
+    add("An unrelated note about lunch", "ag_docs");
+    size_t chunks = memory_indexed(M) - before - 1;
+    cr_assert(chunks >= strlen(text) / 300, "%zu chunks", chunks);
+    size_t n;
+    memory_hit *h = search("does the warranty cover water damage", 1, NULL, &n);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(h[0].doc.id, id, "the parent is reported");
+    cr_assert_str_eq(h[0].doc.content, text, "with its whole content");
+    cr_assert_geq(h[0].chunk, 0);
+    cr_assert_not_null(strstr(h[0].matched, "warranty"), "and the chunk");
+    memory_hits_free(h, n);
+    cr_assert_eq(memory_delete(M, id), 0);
+    cr_assert_eq(memory_indexed(M), before + 1, "every chunk left the index");
+    h = search("warranty water damage", 5, NULL, &n);
+    for (size_t i = 0; i < n; i++) cr_assert_neq(h[i].doc.id, id);
+    memory_hits_free(h, n);
+}
+
+Test(memory, restart_rebuilds_the_same_index)
+{
+    int64_t ids[4];
+    corpus(ids);
+    size_t n1, n2, count = memory_indexed(M);
+    memory_hit *a = search("licence renewal", 4, NULL, &n1);
+    memory_close(M);
+    tdb_reopen(&T);
+    open_memory();
+    cr_assert_eq(memory_indexed(M), count);
+    memory_hit *b = search("licence renewal", 4, NULL, &n2);
+    cr_assert_eq(n1, n2);
+    for (size_t i = 0; i < n1; i++) {
+        cr_assert_eq(a[i].doc.id, b[i].doc.id);
+        cr_assert_float_eq(a[i].score, b[i].score, 1e-6);
+    }
+    memory_hits_free(a, n1);
+    memory_hits_free(b, n2);
+}
+
+Test(memory, own_vectors_and_bad_input)
+{
+    float v[D] = { 0 };
+    v[3] = 1;
+    fs_doc d = { .content = "brought my own vector", .metadata = "{}",
+                 .tags = "[]", .importance = 0.5, .embedding = v, .dims = D };
+    cr_assert_eq(memory_add(M, &d, 1, NULL), 0);
+    memory_query q = { .vector = v, .dims = D, .limit = 1,
+                       .threshold = 0.99 };
+    memory_hit *h;
+    size_t n;
+    cr_assert_eq(memory_search(M, &q, &h, &n, NULL), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(h[0].doc.id, d.id);
+    memory_hits_free(h, n);
+
+    size_t before = memory_indexed(M);
+    fs_doc bad[2] = { { .content = "fine", .metadata = "{}", .tags = "[]" },
+                      { .content = "", .metadata = "{}", .tags = "[]" } };
+    cr_assert_eq(memory_add(M, bad, 2, NULL), FS_EINVAL, "empty content");
+    bad[1].content = "wrong dims";
+    bad[1].embedding = v;
+    bad[1].dims = D - 1;
+    cr_assert_eq(memory_add(M, bad, 2, NULL), FS_EINVAL);
+    v[0] = NAN;
+    bad[1].dims = D;
+    cr_assert_eq(memory_add(M, bad, 2, NULL), FS_EINVAL, "NaN");
+    bad[1].embedding = NULL;
+    bad[1].importance = 2;
+    cr_assert_eq(memory_add(M, bad, 2, NULL), FS_EINVAL, "importance");
+    cr_assert_eq(memory_indexed(M), before, "nothing half-stored");
+    q.dims = D - 1;
+    cr_assert_eq(memory_search(M, &q, &h, &n, NULL), FS_EINVAL);
+}
