@@ -609,11 +609,17 @@ static void search_layer(const hnsw *h, scratch *sc, const float *q,
     }
 }
 
-/* The k smallest of sc->res (any order) into sc->sel, ascending, by
- * insertion into a sorted prefix (k is small next to ef).  Empties res.
- * Returns the count, min(k, res.n). */
+static size_t drain_sorted(scratch *sc);
+
+/* The k smallest of the max-heap sc->res into sc->sel, ascending.  Small
+ * k: insertion into a sorted prefix (O(n k), no heap pops); else heap
+ * pops (O(n log n)).  Empties res.  Returns the count, min(k, res.n). */
 static size_t take_sorted(scratch *sc, size_t k)
 {
+    if (k > 32 || k >= sc->res.n) {
+        while (sc->res.n > k) maxh_pop(&sc->res);
+        return drain_sorted(sc);
+    }
     const cand *v = sc->res.v;
     size_t n = sc->res.n, m = 0;
     sel_reserve(sc, k < n ? k : n);

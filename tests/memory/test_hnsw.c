@@ -598,3 +598,29 @@ Test(hnsw, concurrent_searches_agree)
     hnsw_close(h);
     free(base);
 }
+
+Test(hnsw, huge_k_returns_everything_sorted)
+{
+    enum { N = 20000, D = 4 };
+    float *base = vd_clustered(2, N, D, 20, 0.5f);
+    hnsw *h = open_index(D, VEC_L2, 8, 20);
+    int64_t *ids = iota(N);
+    cr_assert_eq(hnsw_add_batch(h, ids, base, D, N, 2), 0);
+    int64_t *got = xmalloc(N * sizeof *got);
+    float *gd = xmalloc(N * sizeof *gd);
+    size_t n;
+    /* k = live count: an exact scan, sorted in O(n log n) */
+    cr_assert_eq(hnsw_search(h, base, D, N, 0, NULL, NULL, got, gd, &n), 0);
+    cr_assert_eq(n, N);
+    cr_assert_eq(got[0], 0);
+    for (size_t i = 1; i < n; i++) cr_assert_leq(gd[i - 1], gd[i]);
+    /* k between ef and the count: the graph answers with ef = k */
+    cr_assert_eq(hnsw_search(h, base, D, 500, 0, NULL, NULL, got, gd, &n), 0);
+    cr_assert_eq(n, 500);
+    assert_sorted(got, gd, n);
+    free(got);
+    free(gd);
+    free(ids);
+    hnsw_close(h);
+    free(base);
+}
