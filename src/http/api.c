@@ -38,7 +38,12 @@ const http_route api_routes[] = {
     { "POST", "/v1/jobs/{id}/complete", api_job_complete, HTTP_AGENT },
     { "POST", "/v1/jobs/{id}/fail", api_job_fail, HTTP_AGENT },
 
-    { "POST", "/v1/embeddings", api_embeddings, 0 },
+    { "POST", "/v1/memory", api_memory_add, HTTP_AGENT },
+    { "GET", "/v1/memory", api_memory_list, HTTP_AGENT },
+    { "GET", "/v1/memory/{id}", api_memory_get, HTTP_AGENT },
+    { "DELETE", "/v1/memory/{id}", api_memory_delete, HTTP_AGENT },
+    { "POST", "/v1/search/semantic", api_search_semantic, HTTP_AGENT },
+    { "POST", "/v1/embeddings", api_embeddings, HTTP_AGENT },
 };
 const size_t api_nroutes = sizeof api_routes / sizeof *api_routes;
 

@@ -61,6 +61,11 @@ void api_jobs_complete(http_req *req, http_resp *resp);
 
 /* api_memory.c */
 void api_embeddings(http_req *req, http_resp *resp);
+void api_memory_add(http_req *req, http_resp *resp);
+void api_memory_list(http_req *req, http_resp *resp);
+void api_memory_get(http_req *req, http_resp *resp);
+void api_memory_delete(http_req *req, http_resp *resp);
+void api_search_semantic(http_req *req, http_resp *resp);
 
 /* --- Request readers ------------------------------------------------------ */
 /*

@@ -1,9 +1,22 @@
 /*
- * api_memory.c - memory routes.  For now POST /v1/embeddings: the
+ * api_memory.c - memory routes: documents (POST/GET/DELETE /v1/memory),
+ * semantic search (POST /v1/search/semantic) and POST /v1/embeddings, the
  * database's embedder served in the OpenAI format, so existing OpenAI
  * clients and SDKs can use it (point their base URL at /v1 and use a
  * Flowstate key as the API key).
  *
+ * Documents: {"content" (required),"kind","agent","metadata":{},"tags":[],
+ * "importance":0.5,"embedding":[...]} -> 201 {"id"}; {"documents":[...]}
+ * -> 201 {"ids":[...]}, all or nothing.  An agent token writes documents
+ * owned by its agent (another "agent" is 403) and reads all: the memory
+ * is shared.
+ *
+ * Search: {"query":"..." | "vector":[...], "limit":10, "threshold":0.2,
+ * "filter":{"agent","kind","tags":[...],"metadata":{k:v},"since","until"}}
+ * -> {"results":[{"id","score","content","metadata",...}]}; an unknown
+ * filter field is a 400, never silently ignored.
+ *
+ * Embeddings:
  * Request: {"input": "text" | ["text", ...] (1..2048 non-empty strings),
  *           "model": ignored (the database has one embedder),
  *           "encoding_format": "float" (default) | "base64",
@@ -25,6 +38,7 @@
 #include "core/xmem.h"
 #include "http/body.h"
 #include "memory/embed.h"
+#include "memory/memory.h"
 #include "memory/text.h"
 
 #define MAX_INPUTS 2048
@@ -173,5 +187,390 @@ void api_embeddings(http_req *req, http_resp *resp)
     free(texts);
     free(lens);
 free_root:
+    json_decref(root);
+}
+
+/* --- documents -------------------------------------------------------- */
+
+#define MAX_TAGS 64
+#define MAX_NAME 200
+
+static json_t *doc_json(const fs_doc *d)
+{
+    json_t *o = json_pack("{s:I,s:s,s:f}", "id", (json_int_t)d->id, "content",
+                          d->content ? d->content : "", "importance",
+                          d->importance);
+    json_object_set_new(o, "agent", d->agent ? json_string(d->agent) : json_null());
+    json_object_set_new(o, "kind", d->kind ? json_string(d->kind) : json_null());
+    json_object_set_new(o, "metadata", api_json_text(d->metadata));
+    json_object_set_new(o, "tags", api_json_text(d->tags));
+    json_object_set_new(o, "embedder", d->embedder_version
+                                           ? json_string(d->embedder_version)
+                                           : json_null());
+    json_object_set_new(o, "created_at", api_time(d->created_at));
+    json_object_set_new(o, "updated_at", api_time(d->updated_at));
+    return o;
+}
+
+/* A number in [lo, hi] (not a boolean). */
+static bool body_num(const body_in *in, const char *field, double lo,
+                     double hi, double *out)
+{
+    json_t *v = json_object_get(in->obj, field);
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_number(v) || json_number_value(v) < lo ||
+        json_number_value(v) > hi) {
+        body_field_error(in, "invalid_field", field,
+                         "must be a number between %g and %g", lo, hi);
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+/* A vector of numbers; OUT: *vec (caller frees) and *dims. */
+static bool body_vector(const body_in *in, const char *field, float **vec,
+                        size_t *dims)
+{
+    json_t *arr = json_object_get(in->obj, field);
+    *vec = NULL;
+    *dims = 0;
+    if (!arr || json_is_null(arr)) return true;
+    size_t n = json_array_size(arr);
+    if (!json_is_array(arr) || n == 0 || n > SPACE_MAX_DIMS) {
+        body_field_error(in, "invalid_field", field,
+                         "must be an array of 1..%d numbers", SPACE_MAX_DIMS);
+        return false;
+    }
+    *vec = xmalloc(n * sizeof **vec);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(arr, i);
+        if (!json_is_number(x)) {
+            body_field_error(in, "invalid_field", field, "must hold numbers only");
+            free(*vec);
+            *vec = NULL;
+            return false;
+        }
+        (*vec)[i] = (float)json_number_value(x);
+    }
+    *dims = n;
+    return true;
+}
+
+/* Reads one document from o into d (strings owned by d). */
+static bool read_doc(http_req *req, json_t *o, const char *where,
+                     http_resp *resp, fs_doc *d)
+{
+    body_in in = { o, where, resp };
+    const char *content = NULL, *kind = NULL, *agent = NULL;
+    json_t *meta = NULL, *tags = NULL;
+    memset(d, 0, sizeof *d);
+    d->importance = 0.5;
+    d->parent_ref = d->chunk_index = -1;
+    if (!json_is_object(o)) {
+        http_resp_error(resp, 400, "invalid_json", "a document must be an object");
+        return false;
+    }
+    if (!body_str(&in, "content", BODY_REQUIRED, MEMORY_MAX_CONTENT, &content) ||
+        !body_str(&in, "kind", 0, MAX_NAME, &kind) ||
+        !body_str(&in, "agent", 0, MAX_NAME, &agent) ||
+        !body_obj(&in, "metadata", 0, &meta) ||
+        !body_str_array(&in, "tags", 0, MAX_TAGS, MAX_NAME, &tags) ||
+        !body_num(&in, "importance", 0, 1, &d->importance) ||
+        !body_vector(&in, "embedding", &d->embedding, &d->dims))
+        return false;
+    if (req->principal->role == AUTH_AGENT) {
+        if (agent && !api_require_self(req, resp, agent)) return false;
+        agent = req->principal->agent.id;
+    }
+    d->content = xstrdup(content);
+    d->kind = xstrdup(kind);
+    d->agent = xstrdup(agent);
+    d->metadata = meta ? http_json_dump(meta, 0) : xstrdup("{}");
+    d->tags = tags ? http_json_dump(tags, 0) : xstrdup("[]");
+    return true;
+}
+
+/* Maps a memory_add/search failure to a response. */
+static void memory_fail(http_req *req, http_resp *resp, int rc,
+                        const char *why, const char *what)
+{
+    if (why && (rc == FS_EIO || rc == FS_ETIMEDOUT))
+        http_resp_error(resp, rc == FS_ETIMEDOUT ? 504 : 502, "embedder_failed",
+                        "%s", why);
+    else if (rc == FS_EINVAL)
+        http_resp_error(resp, 400, "invalid_field",
+                        "%s: empty content, importance outside 0..1, or an "
+                        "embedding that is not %zu finite numbers", what,
+                        req->app->space.dims);
+    else if (rc == FS_ETOOBIG)
+        http_resp_error(resp, 413, "body_too_large", "%s: content too large",
+                        what);
+    else
+        http_resp_fail(resp, req, rc, "%s", what);
+}
+
+void api_memory_add(http_req *req, http_resp *resp)
+{
+    json_t *root = body_parse(req->body, req->body_len, false, resp);
+    if (!root) return;
+    json_t *list = json_object_get(root, "documents");
+    bool batch = list != NULL;
+    size_t n = batch ? json_array_size(list) : 1;
+    if (batch && (!json_is_array(list) || n == 0 || n > MEMORY_MAX_BATCH)) {
+        json_t *e = http_resp_error(resp, 400, "invalid_field", "field "
+            "'documents' must be an array of 1..%d documents", MEMORY_MAX_BATCH);
+        json_object_set_new(e, "field", json_string("documents"));
+        json_decref(root);
+        return;
+    }
+    fs_doc *docs = xcalloc(n, sizeof *docs);
+    size_t got = 0;
+    for (; got < n; got++) {
+        char where[48] = "";
+        if (batch) snprintf(where, sizeof where, "documents[%zu].", got);
+        if (!read_doc(req, batch ? json_array_get(list, got) : root, where,
+                      resp, &docs[got])) {
+            fs_doc_clear(&docs[got]);
+            goto out;
+        }
+    }
+    const char *why;
+    int rc = memory_add(req->app->mem, docs, n, &why);
+    if (rc) {
+        memory_fail(req, resp, rc, why, "cannot add");
+    } else if (batch) {
+        json_t *ids = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(ids, json_integer(docs[i].id));
+        http_resp_json(resp, 201, json_pack("{s:o}", "ids", ids));
+    } else {
+        http_resp_json(resp, 201, json_pack("{s:I}", "id", (json_int_t)docs[0].id));
+    }
+out:
+    fs_docs_free(docs, got);
+    json_decref(root);
+}
+
+static bool doc_id(http_req *req, http_resp *resp, int64_t *id)
+{
+    const char *s = req->nparams ? req->params[0] : "";
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v <= 0 || strspn(s, "0123456789") != strlen(s)) {
+        http_resp_error(resp, 404, "not_found", "no such document");
+        return false;
+    }
+    *id = v;
+    return true;
+}
+
+void api_memory_get(http_req *req, http_resp *resp)
+{
+    int64_t id;
+    fs_doc d;
+    if (!doc_id(req, resp, &id)) return;
+    int rc = store_doc_get(req->app->st, id, false, &d);
+    if (rc) {
+        http_resp_fail(resp, req, rc, "no such document");
+        return;
+    }
+    http_resp_json(resp, 200, doc_json(&d));
+    fs_doc_clear(&d);
+}
+
+void api_memory_delete(http_req *req, http_resp *resp)
+{
+    int64_t id;
+    fs_doc d;
+    if (!doc_id(req, resp, &id)) return;
+    int rc = store_doc_get(req->app->st, id, false, &d);
+    if (!rc && req->principal->role == AUTH_AGENT &&
+        (!d.agent || !api_require_self(req, resp, d.agent))) {
+        if (!d.agent) http_resp_error(resp, 403, "forbidden",
+                                      "only an admin may delete this document");
+        fs_doc_clear(&d);
+        return;
+    }
+    fs_doc_clear(&d);
+    if (!rc) rc = memory_delete(req->app->mem, id);
+    if (rc) {
+        http_resp_fail(resp, req, rc, "no such document");
+        return;
+    }
+    http_resp_json(resp, 200, json_pack("{s:I,s:b}", "id", (json_int_t)id,
+                                        "deleted", 1));
+}
+
+void api_memory_list(http_req *req, http_resp *resp)
+{
+    int64_t limit = 50, cursor = 0;
+    store_doc_filter f = { .agent = http_query(req, "agent"),
+                           .kind = http_query(req, "kind") };
+    const char *tag = http_query(req, "tag");
+    if (tag) {
+        f.tags = &tag;
+        f.ntags = 1;
+    }
+    if (!body_query_int(resp, "limit", http_query(req, "limit"), 1,
+                        MEMORY_MAX_BATCH, &limit) ||
+        !body_query_int(resp, "cursor", http_query(req, "cursor"), 1,
+                        INT64_MAX, &cursor))
+        return;
+    f.limit = (int)limit + 1;
+    f.before_id = cursor;
+    fs_doc *docs;
+    size_t n;
+    int rc = store_doc_list(req->app->st, &f, false, &docs, &n);
+    if (rc) {
+        http_resp_fail(resp, req, rc, "list documents");
+        return;
+    }
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    json_t *arr = json_array(), *next = json_null();
+    for (size_t i = 0; i < shown; i++) json_array_append_new(arr, doc_json(&docs[i]));
+    if (n > shown) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%lld", (long long)docs[shown - 1].id);
+        json_decref(next);
+        next = json_string(buf);
+    }
+    fs_docs_free(docs, n);
+    http_resp_json(resp, 200, json_pack("{s:o,s:o}", "documents", arr,
+                                        "next_cursor", next));
+}
+
+/* --- semantic search -------------------------------------------------- */
+
+typedef struct filter_buf {
+    store_doc_filter f;
+    const char *tags[MAX_TAGS];
+    const char *keys[16], *values[16];
+    char *owned[16]; /* number/bool metadata values as text */
+    size_t nowned;
+} filter_buf;
+
+static void filter_free(filter_buf *fb)
+{
+    for (size_t i = 0; i < fb->nowned; i++) free(fb->owned[i]);
+}
+
+static bool read_meta_filter(body_in *in, json_t *meta, filter_buf *fb)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(meta, k, v) {
+        if (fb->f.nmeta == 16 || strpbrk(k, "\"\\")) {
+            body_field_error(in, "invalid_field", "metadata",
+                             "at most 16 keys, without quotes or backslashes");
+            return false;
+        }
+        const char *text = json_string_value(v);
+        if (!text && (json_is_number(v) || json_is_boolean(v))) {
+            char *t = http_json_dump(v, JSON_ENCODE_ANY);
+            fb->owned[fb->nowned++] = t;
+            text = json_is_true(v) ? "1" : json_is_false(v) ? "0" : t;
+        }
+        if (!text) {
+            body_field_error(in, "invalid_field", "metadata",
+                             "values must be strings, numbers or booleans");
+            return false;
+        }
+        fb->keys[fb->f.nmeta] = k;
+        fb->values[fb->f.nmeta++] = text;
+    }
+    fb->f.meta_keys = fb->keys;
+    fb->f.meta_values = fb->values;
+    return true;
+}
+
+/* Reads "filter"; unknown fields are refused. */
+static bool read_filter(json_t *root, http_resp *resp, filter_buf *fb)
+{
+    static const char *known[] = { "agent", "kind", "tags", "metadata",
+                                   "since", "until" };
+    memset(fb, 0, sizeof *fb);
+    json_t *o = json_object_get(root, "filter");
+    if (!o || json_is_null(o)) return true;
+    body_in in = { o, "filter.", resp };
+    if (!json_is_object(o)) {
+        body_in top = { root, "", resp };
+        body_field_error(&top, "invalid_field", "filter", "must be an object");
+        return false;
+    }
+    const char *k;
+    json_t *v, *tags = NULL, *meta = NULL;
+    json_object_foreach(o, k, v) {
+        size_t i = 0;
+        while (i < sizeof known / sizeof *known && strcmp(k, known[i])) i++;
+        if (i == sizeof known / sizeof *known) {
+            body_field_error(&in, "unknown_field", k, "is not a filter field "
+                             "(agent, kind, tags, metadata, since, until)");
+            return false;
+        }
+    }
+    if (!body_str(&in, "agent", 0, MAX_NAME, &fb->f.agent) ||
+        !body_str(&in, "kind", 0, MAX_NAME, &fb->f.kind) ||
+        !body_str_array(&in, "tags", 0, MAX_TAGS, MAX_NAME, &tags) ||
+        !body_obj(&in, "metadata", 0, &meta) ||
+        !body_time(&in, "since", 0, &fb->f.since) ||
+        !body_time(&in, "until", 0, &fb->f.until))
+        return false;
+    for (size_t i = 0; i < json_array_size(tags); i++)
+        fb->tags[i] = json_string_value(json_array_get(tags, i));
+    fb->f.tags = fb->tags;
+    fb->f.ntags = json_array_size(tags);
+    return !meta || read_meta_filter(&in, meta, fb);
+}
+
+static json_t *hit_json(const memory_hit *h)
+{
+    json_t *o = doc_json(&h->doc);
+    json_object_set_new(o, "score", json_real(h->score));
+    if (h->chunk >= 0) {
+        json_object_set_new(o, "chunk", json_integer(h->chunk));
+        json_object_set_new(o, "matched", json_string(h->matched ? h->matched : ""));
+    }
+    return o;
+}
+
+void api_search_semantic(http_req *req, http_resp *resp)
+{
+    json_t *root = body_parse(req->body, req->body_len, false, resp);
+    if (!root) return;
+    body_in in = { root, "", resp };
+    memory_query q = { .limit = 10, .threshold = -1e30 };
+    int64_t limit = 10;
+    float *vec = NULL;
+    filter_buf fb = { 0 };
+    bool ok = body_str(&in, "query", 0, MEMORY_MAX_CONTENT, &q.text) &&
+              body_vector(&in, "vector", &vec, &q.dims) &&
+              body_int(&in, "limit", 0, 1, MEMORY_MAX_BATCH, &limit) &&
+              body_num(&in, "threshold", -1e30, 1e30, &q.threshold) &&
+              read_filter(root, resp, &fb);
+    if (ok && !q.text == !vec) {
+        http_resp_error(resp, 400, "missing_field",
+                        "give exactly one of 'query' (text) or 'vector'");
+        ok = false;
+    }
+    if (ok) {
+        q.vector = vec;
+        q.limit = (size_t)limit;
+        q.filter = &fb.f;
+        memory_hit *hits;
+        size_t n;
+        const char *why;
+        int rc = memory_search(req->app->mem, &q, &hits, &n, &why);
+        if (rc) {
+            memory_fail(req, resp, rc, why, "cannot search");
+        } else {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++) json_array_append_new(arr, hit_json(&hits[i]));
+            memory_hits_free(hits, n);
+            http_resp_json(resp, 200, json_pack("{s:o}", "results", arr));
+        }
+    }
+    filter_free(&fb);
+    free(vec);
     json_decref(root);
 }

@@ -236,9 +236,17 @@ int memory_add(memory *m, fs_doc *docs, size_t n, const char **why)
         if (why) *why = m->emb->error;
         goto out;
     }
+    for (size_t i = 0; i < b.n; i++)
+        if (b.rec[i].embedding) { /* brought by the caller */
+            b.rec[i].embedder = "user";
+            b.rec[i].embedder_version = "user";
+        }
     for (size_t t = 0; t < b.nt; t++) {
-        b.rec[b.target[t]].embedding = vecs + t * d;
-        b.rec[b.target[t]].dims = d;
+        fs_doc *r = &b.rec[b.target[t]];
+        r->embedding = vecs + t * d;
+        r->dims = d;
+        r->embedder = (char *)m->emb->name;
+        r->embedder_version = (char *)m->emb->version;
     }
     if ((rc = store_doc_add(m->st, b.rec, b.n, fs_now(&fs_clock_real))))
         goto out;

@@ -4,15 +4,16 @@
  *
  *   serve_main
  *     parse flags (usage error -> exit 2)
- *     store_open -> space_resolve -> space_embedder_open -> queue_open
- *       (ticker) -> registry_open -> auth_open
+ *     store_open -> space_resolve -> space_embedder_open -> memory_open
+ *       -> queue_open (ticker) -> registry_open -> auth_open
  *       -> http_start -> print URL and key location -> write --port-file
  *     sigwait(SIGTERM | SIGINT)          (blocked in every thread, so the
  *                                         main thread is the one that wakes)
  *     app.stopping = true                new requests get 503
  *     queue_shutdown                     long-polls return at once
  *     http_stop                          in-flight requests finish
- *     queue_close -> auth_close -> registry_close -> embed_close ->
+ *     queue_close -> auth_close -> registry_close -> memory_close ->
+ *     embed_close ->
  *     store_close -> exit 0
  *
  * Leases held by workers are left to expire (or to be completed by the
@@ -35,6 +36,7 @@
 #include "core/log.h"
 #include "core/xmem.h"
 #include "memory/embed.h"
+#include "memory/memory.h"
 #include "http/api.h"
 #include "http/auth.h"
 #include "http/server.h"
@@ -296,6 +298,11 @@ static int services_open(fs_app *app, const serve_opts *o,
         fprintf(stderr, "flowstate serve: %s\n", msg);
         goto close_store;
     }
+    if ((rc = memory_open(&app->mem, app->st, app->emb, &app->space, NULL))) {
+        fprintf(stderr, "flowstate serve: cannot load the memory: %s\n",
+                fs_strerror(rc));
+        goto close_embedder;
+    }
     queue_config qc = queue_config_default();
     qc.ticker = true;
     if (o->lease_default_ms) qc.default_lease_ms = o->lease_default_ms;
@@ -303,7 +310,7 @@ static int services_open(fs_app *app, const serve_opts *o,
     if ((rc = queue_open(&app->q, app->st, &app->clk, &qc))) {
         fprintf(stderr, "flowstate serve: cannot start the queue: %s\n",
                 fs_strerror(rc));
-        goto close_embedder;
+        goto close_memory;
     }
     if ((rc = registry_open(&app->reg, app->st, &app->clk, NULL))) {
         fprintf(stderr, "flowstate serve: cannot start the registry: %s\n",
@@ -323,6 +330,8 @@ close_registry:
     registry_close(app->reg);
 close_queue:
     queue_close(app->q);
+close_memory:
+    memory_close(app->mem);
 close_embedder:
     embed_close(app->emb);
 close_store:
@@ -335,6 +344,7 @@ static void services_close(fs_app *app)
     queue_close(app->q);
     auth_close(app->auth);
     registry_close(app->reg);
+    memory_close(app->mem);
     embed_close(app->emb);
     store_close(app->st);
 }

