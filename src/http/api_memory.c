@@ -14,7 +14,9 @@
  * Search: {"query":"..." | "vector":[...], "limit":10, "threshold":0.2,
  * "filter":{"agent","kind","tags":[...],"metadata":{k:v},"since","until"}}
  * -> {"results":[{"id","score","content","metadata",...}]}; an unknown
- * filter field is a 400, never silently ignored.
+ * filter field is a 400, never silently ignored.  Hybrid takes the same
+ * with "query" required, and "rrf_k" (60) and "weights":{"vector","text"}
+ * (1, 1); each result also carries its "vector_rank" and "text_rank".
  *
  * Embeddings:
  * Request: {"input": "text" | ["text", ...] (1..2048 non-empty strings),
@@ -534,43 +536,87 @@ static json_t *hit_json(const memory_hit *h)
     return o;
 }
 
-void api_search_semantic(http_req *req, http_resp *resp)
+typedef struct search_req {
+    memory_query q;
+    memory_hybrid_opts o;
+    float *vec;
+    filter_buf fb;
+} search_req;
+
+/* Reads the fields both search kinds share; hybrid adds rrf_k/weights and
+ * requires text. */
+static bool read_search(json_t *root, http_resp *resp, bool hybrid,
+                        search_req *s)
+{
+    body_in in = { root, "", resp };
+    int64_t limit = 10;
+    json_t *w = NULL;
+    s->q = (memory_query){ .limit = 10, .threshold = -1e30 };
+    bool ok = body_str(&in, "query", 0, MEMORY_MAX_CONTENT, &s->q.text) &&
+              body_vector(&in, "vector", &s->vec, &s->q.dims) &&
+              body_int(&in, "limit", 0, 1, MEMORY_MAX_BATCH, &limit) &&
+              body_num(&in, "threshold", -1e30, 1e30, &s->q.threshold) &&
+              read_filter(root, resp, &s->fb);
+    if (ok && hybrid)
+        ok = body_num(&in, "rrf_k", 1e-9, 1e9, &s->o.rrf_k) &&
+             body_obj(&in, "weights", 0, &w);
+    if (ok && w) {
+        body_in win = { w, "weights.", resp };
+        ok = body_num(&win, "vector", 0, 1e9, &s->o.w_vector) &&
+             body_num(&win, "text", 0, 1e9, &s->o.w_text);
+    }
+    if (ok && (hybrid ? !s->q.text || s->vec : !s->q.text == !s->vec)) {
+        http_resp_error(resp, 400, "missing_field", hybrid
+                        ? "hybrid search needs 'query' (text)"
+                        : "give exactly one of 'query' (text) or 'vector'");
+        ok = false;
+    }
+    s->q.vector = s->vec;
+    s->q.limit = (size_t)limit;
+    s->q.filter = &s->fb.f;
+    return ok;
+}
+
+static void search(http_req *req, http_resp *resp, bool hybrid)
 {
     json_t *root = body_parse(req->body, req->body_len, false, resp);
     if (!root) return;
-    body_in in = { root, "", resp };
-    memory_query q = { .limit = 10, .threshold = -1e30 };
-    int64_t limit = 10;
-    float *vec = NULL;
-    filter_buf fb = { 0 };
-    bool ok = body_str(&in, "query", 0, MEMORY_MAX_CONTENT, &q.text) &&
-              body_vector(&in, "vector", &vec, &q.dims) &&
-              body_int(&in, "limit", 0, 1, MEMORY_MAX_BATCH, &limit) &&
-              body_num(&in, "threshold", -1e30, 1e30, &q.threshold) &&
-              read_filter(root, resp, &fb);
-    if (ok && !q.text == !vec) {
-        http_resp_error(resp, 400, "missing_field",
-                        "give exactly one of 'query' (text) or 'vector'");
-        ok = false;
-    }
-    if (ok) {
-        q.vector = vec;
-        q.limit = (size_t)limit;
-        q.filter = &fb.f;
+    search_req s = { 0 };
+    if (read_search(root, resp, hybrid, &s)) {
         memory_hit *hits;
         size_t n;
         const char *why;
-        int rc = memory_search(req->app->mem, &q, &hits, &n, &why);
+        int rc = hybrid ? memory_hybrid(req->app->mem, &s.q, &s.o, &hits, &n, &why)
+                        : memory_search(req->app->mem, &s.q, &hits, &n, &why);
         if (rc) {
             memory_fail(req, resp, rc, why, "cannot search");
         } else {
             json_t *arr = json_array();
-            for (size_t i = 0; i < n; i++) json_array_append_new(arr, hit_json(&hits[i]));
+            for (size_t i = 0; i < n; i++) {
+                json_t *h = hit_json(&hits[i]);
+                if (hybrid) {
+                    json_object_set_new(h, "vector_rank", hits[i].vector_rank
+                        ? json_integer(hits[i].vector_rank) : json_null());
+                    json_object_set_new(h, "text_rank", hits[i].text_rank
+                        ? json_integer(hits[i].text_rank) : json_null());
+                }
+                json_array_append_new(arr, h);
+            }
             memory_hits_free(hits, n);
             http_resp_json(resp, 200, json_pack("{s:o}", "results", arr));
         }
     }
-    filter_free(&fb);
-    free(vec);
+    filter_free(&s.fb);
+    free(s.vec);
     json_decref(root);
+}
+
+void api_search_semantic(http_req *req, http_resp *resp)
+{
+    search(req, resp, false);
+}
+
+void api_search_hybrid(http_req *req, http_resp *resp)
+{
+    search(req, resp, true);
 }

@@ -415,6 +415,123 @@ out:
     return rc;
 }
 
+/* --- hybrid ----------------------------------------------------------- */
+
+typedef struct fused {
+    int64_t id;
+    int vrank, trank;
+    double score;
+    const memory_hit *vhit; /* borrowed from the vector results, or NULL */
+} fused;
+
+static fused *fused_find(fused *f, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].id == id) return &f[i];
+    return NULL;
+}
+
+static int cmp_fused(const void *a, const void *b)
+{
+    const fused *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Adds the BM25 ranking (chunks as their parents) to f. */
+static int text_ranks(memory *m, const memory_query *q, size_t cand, fused *f,
+                      size_t *nf)
+{
+    store_doc_filter tf = q->filter ? *q->filter : (store_doc_filter){ 0 };
+    tf.with_chunks = true;
+    tf.before_id = 0;
+    tf.limit = (int)cand;
+    store_hit *h;
+    size_t nh;
+    int rc = store_doc_text_search(m->st, q->text, &tf, &h, &nh);
+    if (rc) return rc;
+    int rank = 0;
+    for (size_t i = 0; i < nh; i++) {
+        fs_doc d;
+        if (store_doc_get(m->st, h[i].id, false, &d) != 0) continue;
+        int64_t key = d.parent_id ? d.parent_id : d.id;
+        fs_doc_clear(&d);
+        fused *e = fused_find(f, *nf, key);
+        if (e && e->trank) continue; /* a better chunk already ranked it */
+        if (!e) {
+            e = &f[(*nf)++];
+            *e = (fused){ .id = key };
+        }
+        e->trank = ++rank;
+    }
+    free(h);
+    return 0;
+}
+
+/* The results: the top `limit` of f, each with its document. */
+static memory_hit *fused_hits(memory *m, fused *f, size_t nf, size_t limit,
+                              size_t *n)
+{
+    memory_hit *res = xcalloc(limit, sizeof *res);
+    *n = 0;
+    for (size_t i = 0; i < nf && *n < limit; i++) {
+        memory_hit *r = &res[*n];
+        memset(r, 0, sizeof *r);
+        r->chunk = -1;
+        if (f[i].vhit) {
+            r->chunk = f[i].vhit->chunk;
+            r->matched = xstrdup(f[i].vhit->matched);
+        }
+        if (store_doc_get(m->st, f[i].id, false, &r->doc) != 0) {
+            free(r->matched);
+            r->matched = NULL;
+            continue; /* deleted meanwhile */
+        }
+        r->score = f[i].score;
+        r->vector_rank = f[i].vrank;
+        r->text_rank = f[i].trank;
+        (*n)++;
+    }
+    return res;
+}
+
+int memory_hybrid(memory *m, const memory_query *q,
+                  const memory_hybrid_opts *o, memory_hit **out, size_t *n,
+                  const char **why)
+{
+    *out = NULL;
+    *n = 0;
+    if (!q->text || !*q->text || q->limit < 1 || q->limit > MEMORY_MAX_BATCH)
+        return FS_EINVAL;
+    double k = o && o->rrf_k > 0 ? o->rrf_k : 60;
+    double wv = o ? o->w_vector : 0, wt = o ? o->w_text : 0;
+    if (wv <= 0 && wt <= 0) wv = wt = 1;
+    size_t cand = q->limit * 4 < 40 ? 40 : q->limit * 4;
+    if (cand > MEMORY_MAX_BATCH) cand = MEMORY_MAX_BATCH;
+    memory_query vq = *q;
+    vq.limit = cand;
+    vq.threshold = -INFINITY;
+    memory_hit *vh;
+    size_t nv;
+    int rc = memory_search(m, &vq, &vh, &nv, why);
+    if (rc) return rc;
+    fused *f = xcalloc(2 * cand, sizeof *f);
+    size_t nf = 0;
+    for (size_t i = 0; i < nv; i++)
+        f[nf++] = (fused){ vh[i].doc.id, (int)i + 1, 0, 0, &vh[i] };
+    rc = text_ranks(m, q, cand, f, &nf);
+    if (!rc) {
+        for (size_t i = 0; i < nf; i++)
+            f[i].score = (f[i].vrank ? wv / (k + f[i].vrank) : 0) +
+                         (f[i].trank ? wt / (k + f[i].trank) : 0);
+        qsort(f, nf, sizeof *f, cmp_fused);
+        *out = fused_hits(m, f, nf, q->limit, n);
+    }
+    free(f);
+    memory_hits_free(vh, nv);
+    return rc;
+}
+
 void memory_hits_free(memory_hit *h, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

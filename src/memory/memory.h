@@ -72,6 +72,7 @@ typedef struct memory_hit {
     double score;              /* vec_score of the best matching piece */
     int chunk;                 /* index of the best chunk, -1 = whole doc */
     char *matched;             /* the matching chunk's text, or NULL */
+    int vector_rank, text_rank; /* hybrid: 1-based ranks, 0 = not ranked */
 } memory_hit;
 
 void memory_hits_free(memory_hit *h, size_t n);
@@ -80,6 +81,22 @@ void memory_hits_free(memory_hit *h, size_t n);
  * query, wrong dimensions), the embedder's errors, FS_EIO. */
 int memory_search(memory *m, const memory_query *q, memory_hit **out,
                   size_t *n, const char **why);
+
+typedef struct memory_hybrid_opts {
+    double rrf_k;              /* reciprocal-rank constant: 0 = 60 */
+    double w_vector, w_text;   /* weights of the two rankings: 0,0 = 1,1 */
+} memory_hybrid_opts;
+
+/*
+ * Hybrid search: the semantic ranking (as memory_search) and the BM25
+ * ranking (store_doc_text_search) of q->text, each over the same filter,
+ * fused by reciprocal rank: score = w_v / (k + rank_v) + w_t / (k + rank_t),
+ * a ranking a document is missing from adding nothing.  Chunks count as
+ * their parent in both.  OUT as memory_search, with the two ranks set.
+ */
+int memory_hybrid(memory *m, const memory_query *q,
+                  const memory_hybrid_opts *o, memory_hit **out, size_t *n,
+                  const char **why);
 
 /* Vectors in the index. */
 size_t memory_indexed(memory *m);

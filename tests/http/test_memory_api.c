@@ -156,3 +156,23 @@ Test(memory_api, a_restart_keeps_memory_searchable)
     cr_assert_eq(top_id(r), 2);
     json_decref(r);
 }
+
+Test(memory_api, hybrid_search_reports_both_ranks)
+{
+    corpus();
+    json_t *r = call("POST", "/v1/search/hybrid",
+                     "{\"query\":\"refund for the Acme invoice\",\"limit\":3}",
+                     S.key, 200);
+    json_t *top = json_array_get(json_object_get(r, "results"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(top, "id")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(top, "vector_rank")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(top, "text_rank")), 1);
+    cr_assert_float_eq(json_real_value(json_object_get(top, "score")), 2.0 / 61,
+                       1e-9, "reciprocal rank fusion with k = 60");
+    json_decref(r);
+    const char *bad[] = { "{\"vector\":[1]}", "{\"query\":\"a\",\"rrf_k\":0}",
+                          "{\"query\":\"a\",\"weights\":{\"text\":-1}}",
+                          "{\"query\":\"a\",\"weights\":[1,2]}" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        json_decref(call("POST", "/v1/search/hybrid", bad[i], S.key, 400));
+}

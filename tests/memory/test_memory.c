@@ -192,3 +192,46 @@ Test(memory, own_vectors_and_bad_input)
     q.dims = D - 1;
     cr_assert_eq(memory_search(M, &q, &h, &n, NULL), FS_EINVAL);
 }
+
+static memory_hit *hybrid(const char *text, size_t limit, double wv, double wt,
+                          size_t *n)
+{
+    memory_query q = { .text = text, .limit = limit };
+    memory_hybrid_opts o = { 60, wv, wt };
+    memory_hit *h;
+    cr_assert_eq(memory_hybrid(M, &q, &o, &h, n, NULL), 0);
+    return h;
+}
+
+Test(memory, hybrid_fuses_both_rankings_by_reciprocal_rank)
+{
+    int64_t ids[4];
+    corpus(ids);
+    size_t n;
+    memory_hit *h = hybrid("refund of the Acme invoice", 4, 0, 0, &n);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(h[0].doc.id, ids[0], "first in both rankings, first fused");
+    cr_assert_eq(h[0].vector_rank, 1);
+    cr_assert_eq(h[0].text_rank, 1);
+    cr_assert_float_eq(h[0].score, 2.0 / 61, 1e-12);
+    for (size_t i = 0; i < n; i++) {
+        double want = (h[i].vector_rank ? 1.0 / (60 + h[i].vector_rank) : 0) +
+                      (h[i].text_rank ? 1.0 / (60 + h[i].text_rank) : 0);
+        cr_assert_float_eq(h[i].score, want, 1e-12, "result %zu", i);
+        if (i) cr_assert_geq(h[i - 1].score, h[i].score, "best first");
+    }
+    memory_hits_free(h, n);
+}
+
+Test(memory, hybrid_with_text_weight_zero_is_the_semantic_order)
+{
+    int64_t ids[4];
+    corpus(ids);
+    size_t n1, n2;
+    memory_hit *a = hybrid("licence renewal call", 4, 1, 0, &n1);
+    memory_hit *b = search("licence renewal call", 4, NULL, &n2);
+    cr_assert_eq(n1, n2);
+    for (size_t i = 0; i < n1; i++) cr_assert_eq(a[i].doc.id, b[i].doc.id);
+    memory_hits_free(a, n1);
+    memory_hits_free(b, n2);
+}
