@@ -44,6 +44,8 @@ const http_route api_routes[] = {
     { "DELETE", "/v1/memory/{id}", api_memory_delete, HTTP_AGENT },
     { "POST", "/v1/search/semantic", api_search_semantic, HTTP_AGENT },
     { "POST", "/v1/search/hybrid", api_search_hybrid, HTTP_AGENT },
+    { "POST", "/v1/search/similar", api_search_similar, HTTP_AGENT },
+    { "POST", "/v1/search/recommend", api_search_recommend, HTTP_AGENT },
     { "POST", "/v1/embeddings", api_embeddings, HTTP_AGENT },
 };
 const size_t api_nroutes = sizeof api_routes / sizeof *api_routes;

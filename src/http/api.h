@@ -67,6 +67,8 @@ void api_memory_get(http_req *req, http_resp *resp);
 void api_memory_delete(http_req *req, http_resp *resp);
 void api_search_semantic(http_req *req, http_resp *resp);
 void api_search_hybrid(http_req *req, http_resp *resp);
+void api_search_similar(http_req *req, http_resp *resp);
+void api_search_recommend(http_req *req, http_resp *resp);
 
 /* --- Request readers ------------------------------------------------------ */
 /*

@@ -616,6 +616,91 @@ void api_search_semantic(http_req *req, http_resp *resp)
     search(req, resp, false);
 }
 
+/* An array of 0..MEMORY_MAX_BATCH positive document ids.  OUT: *ids
+ * (caller frees), *n. */
+static bool read_ids(const body_in *in, const char *field, int64_t **ids,
+                     size_t *n)
+{
+    json_t *arr = json_object_get(in->obj, field);
+    *ids = NULL;
+    *n = 0;
+    if (!arr || json_is_null(arr)) return true;
+    size_t count = json_array_size(arr);
+    if (!json_is_array(arr) || count > MEMORY_MAX_BATCH) goto bad;
+    *ids = xmalloc((count ? count : 1) * sizeof **ids);
+    for (size_t i = 0; i < count; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) goto bad;
+        (*ids)[(*n)++] = json_integer_value(v);
+    }
+    return true;
+bad:
+    free(*ids);
+    *ids = NULL;
+    body_field_error(in, "invalid_field", field,
+                     "must be an array of at most %d document ids",
+                     MEMORY_MAX_BATCH);
+    return false;
+}
+
+/* similar: {"id"}; recommend: {"positive":[...],"negative":[...]}; both
+ * with limit, threshold and filter. */
+static void by_example(http_req *req, http_resp *resp, bool similar)
+{
+    json_t *root = body_parse(req->body, req->body_len, false, resp);
+    if (!root) return;
+    body_in in = { root, "", resp };
+    search_req s = { .q.threshold = -1e30 };
+    int64_t id = 0, *pos = NULL, *neg = NULL;
+    size_t npos = 0, nneg = 0;
+    int64_t limit = 10;
+    bool ok = body_int(&in, "limit", 0, 1, MEMORY_MAX_BATCH, &limit) &&
+              body_num(&in, "threshold", -1e30, 1e30, &s.q.threshold) &&
+              read_filter(root, resp, &s.fb) &&
+              (similar ? body_int(&in, "id", BODY_REQUIRED, 1, INT64_MAX, &id)
+                       : read_ids(&in, "positive", &pos, &npos) &&
+                             read_ids(&in, "negative", &neg, &nneg));
+    if (ok && !similar && npos == 0) {
+        body_field_error(&in, "missing_field", "positive",
+                         "needs at least one document id");
+        ok = false;
+    }
+    if (ok) {
+        memory_hit *hits;
+        size_t n;
+        s.q.limit = (size_t)limit;
+        s.q.filter = &s.fb.f;
+        int rc = similar ? memory_similar(req->app->mem, &s.q, id, &hits, &n)
+                         : memory_recommend(req->app->mem, &s.q, pos, npos,
+                                            neg, nneg, &hits, &n);
+        if (rc == FS_ENOTFOUND) {
+            http_resp_error(resp, 404, "not_found", "an example document "
+                            "does not exist");
+        } else if (rc) {
+            memory_fail(req, resp, rc, NULL, "cannot search");
+        } else {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++) json_array_append_new(arr, hit_json(&hits[i]));
+            memory_hits_free(hits, n);
+            http_resp_json(resp, 200, json_pack("{s:o}", "results", arr));
+        }
+    }
+    filter_free(&s.fb);
+    free(pos);
+    free(neg);
+    json_decref(root);
+}
+
+void api_search_similar(http_req *req, http_resp *resp)
+{
+    by_example(req, resp, true);
+}
+
+void api_search_recommend(http_req *req, http_resp *resp)
+{
+    by_example(req, resp, false);
+}
+
 void api_search_hybrid(http_req *req, http_resp *resp)
 {
     search(req, resp, true);

@@ -348,14 +348,25 @@ static int query_vector(memory *m, const memory_query *q, float **v,
 }
 
 /* Appends hit h as a result unless its document is already there. */
-static void collect_hit(memory *m, const vstore_hit *h, memory_hit *res,
-                        size_t *nres, double threshold)
+static bool excluded(const memory_query *q, int64_t id)
+{
+    for (size_t i = 0; i < q->nexclude; i++)
+        if (q->exclude[i] == id) return true;
+    return false;
+}
+
+static void collect_hit(memory *m, const memory_query *q, const vstore_hit *h,
+                        memory_hit *res, size_t *nres)
 {
     double score = vec_score(m->sp.metric, h->dist);
-    if (score < threshold) return;
+    if (score < q->threshold) return;
     fs_doc piece;
     if (store_doc_get(m->st, h->id, false, &piece) != 0) return; /* raced */
     int64_t key = piece.parent_id ? piece.parent_id : piece.id;
+    if (excluded(q, key)) {
+        fs_doc_clear(&piece);
+        return;
+    }
     for (size_t i = 0; i < *nres; i++)
         if (res[i].doc.id == key) {
             fs_doc_clear(&piece);
@@ -392,7 +403,7 @@ int memory_search(memory *m, const memory_query *q, memory_hit **out,
     idset set = { 0 };
     if (!rc && !filter_empty(q->filter)) rc = filter_ids(m, q->filter, &set);
     if (rc) goto out;
-    size_t k = q->limit * 4, nh = 0;
+    size_t k = (q->limit + q->nexclude) * 4, nh = 0;
     vstore_hit *hits = xmalloc(k * sizeof *hits);
     pthread_rwlock_rdlock(&m->lock);
     rc = vstore_search(m->idx, v, m->sp.dims, k,
@@ -401,7 +412,7 @@ int memory_search(memory *m, const memory_query *q, memory_hit **out,
     memory_hit *res = xcalloc(q->limit, sizeof *res);
     size_t nres = 0;
     for (size_t i = 0; !rc && i < nh && nres < q->limit; i++)
-        collect_hit(m, &hits[i], res, &nres, q->threshold);
+        collect_hit(m, q, &hits[i], res, &nres);
     free(hits);
     if (rc) {
         memory_hits_free(res, nres);
@@ -411,6 +422,81 @@ int memory_search(memory *m, const memory_query *q, memory_hit **out,
     *n = nres;
 out:
     free(set.ids);
+    free(v);
+    return rc;
+}
+
+/* --- documents as queries ------------------------------------------- */
+
+int memory_vector_of(memory *m, int64_t id, float *out)
+{
+    size_t d = m->sp.dims;
+    pthread_rwlock_rdlock(&m->lock);
+    const float *v = vstore_get(m->idx, id);
+    if (v) memcpy(out, v, d * sizeof *out);
+    pthread_rwlock_unlock(&m->lock);
+    if (v) return 0;
+    fs_doc doc;
+    int rc = store_doc_get(m->st, id, false, &doc);
+    if (rc) return rc;
+    fs_doc_clear(&doc);
+    store_doc_filter f = { .with_chunks = true, .parent_id = id,
+                           .limit = MEMORY_MAX_BATCH };
+    fs_doc *chunks;
+    size_t n, used = 0;
+    if ((rc = store_doc_list(m->st, &f, true, &chunks, &n))) return rc;
+    memset(out, 0, d * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        float *c = chunks[i].embedding;
+        if (!c || chunks[i].dims != d) continue;
+        if (m->sp.metric == VEC_COSINE) vec_normalize(c, d);
+        for (size_t k = 0; k < d; k++) out[k] += c[k];
+        used++;
+    }
+    fs_docs_free(chunks, n);
+    if (!used) return FS_EINVAL;
+    for (size_t k = 0; k < d; k++) out[k] /= (float)used;
+    return 0;
+}
+
+/* out = sum of the vectors of ids times w (added into out). */
+static int add_vectors(memory *m, const int64_t *ids, size_t n, float w,
+                       float *out)
+{
+    size_t d = m->sp.dims;
+    float *v = xmalloc(d * sizeof *v);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!(rc = memory_vector_of(m, ids[i], v)))
+            for (size_t k = 0; k < d; k++) out[k] += w * v[k] / (float)n;
+    free(v);
+    return rc;
+}
+
+int memory_recommend(memory *m, const memory_query *q, const int64_t *pos,
+                     size_t npos, const int64_t *neg, size_t nneg,
+                     memory_hit **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (npos == 0 || npos + nneg > MEMORY_MAX_BATCH) return FS_EINVAL;
+    size_t d = m->sp.dims;
+    float *v = xcalloc(d, sizeof *v);
+    int rc = add_vectors(m, pos, npos, 1.0f, v);
+    if (!rc) rc = add_vectors(m, neg, nneg, -0.5f, v);
+    int64_t *ex = xmalloc((npos + nneg) * sizeof *ex);
+    memcpy(ex, pos, npos * sizeof *ex);
+    if (nneg) memcpy(ex + npos, neg, nneg * sizeof *ex);
+    if (!rc) {
+        memory_query rq = *q;
+        rq.text = NULL;
+        rq.vector = v;
+        rq.dims = d;
+        rq.exclude = ex;
+        rq.nexclude = npos + nneg;
+        rc = memory_search(m, &rq, out, n, NULL);
+    }
+    free(ex);
     free(v);
     return rc;
 }

@@ -65,6 +65,8 @@ typedef struct memory_query {
     size_t limit;              /* 1..1000 */
     double threshold;          /* minimum score; -INFINITY for none */
     const store_doc_filter *filter; /* may be NULL; limit/cursor ignored */
+    const int64_t *exclude;    /* documents never returned (and their chunks) */
+    size_t nexclude;
 } memory_query;
 
 typedef struct memory_hit {
@@ -97,6 +99,28 @@ typedef struct memory_hybrid_opts {
 int memory_hybrid(memory *m, const memory_query *q,
                   const memory_hybrid_opts *o, memory_hit **out, size_t *n,
                   const char **why);
+
+/*
+ * The vector that stands for document id: its own embedding, or for a
+ * chunked document the normalised mean of its chunks'.  OUT: out[dims].
+ * Errors: FS_ENOTFOUND, FS_EINVAL (a document without any vector).
+ */
+int memory_vector_of(memory *m, int64_t id, float *out);
+
+/*
+ * "More like these, less like those" (Rocchio): the query vector is
+ * mean(positive) - 0.5 * mean(negative) over the documents' vectors, and
+ * the examples themselves are never returned.  q->text/vector are ignored.
+ * Errors: FS_EINVAL (no positive example), FS_ENOTFOUND (an unknown id).
+ */
+int memory_recommend(memory *m, const memory_query *q, const int64_t *pos,
+                     size_t npos, const int64_t *neg, size_t nneg,
+                     memory_hit **out, size_t *n);
+
+/* Documents like id (recommend with one positive example). */
+static inline int memory_similar(memory *m, const memory_query *q, int64_t id,
+                                 memory_hit **out, size_t *n)
+{ return memory_recommend(m, q, &id, 1, NULL, 0, out, n); }
 
 /* Vectors in the index. */
 size_t memory_indexed(memory *m);

@@ -92,6 +92,7 @@ typedef struct store_doc_filter {
     size_t nmeta;
     int64_t since, until;         /* created_at in [since, until); 0 = open */
     bool with_chunks;             /* false: top-level documents only */
+    int64_t parent_id;            /* only the chunks of this document; 0 = any */
     int64_t before_id;            /* cursor: ids < this; 0 = from newest */
     int limit;                    /* 1..1000 */
 } store_doc_filter;

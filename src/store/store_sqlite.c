@@ -1236,6 +1236,7 @@ static int doc_where(const store_doc_filter *f, fs_buf *sql)
                            "WHERE value=?)");
     for (size_t i = 0; i < f->nmeta; i++)
         fs_buf_printf(sql, " AND CAST(json_extract(metadata,?) AS TEXT)=?");
+    if (f->parent_id) fs_buf_printf(sql, " AND parent_id=?");
     if (f->since) fs_buf_printf(sql, " AND created_at>=?");
     if (f->until) fs_buf_printf(sql, " AND created_at<?");
     if (f->before_id) fs_buf_printf(sql, " AND id<?");
@@ -1257,6 +1258,7 @@ static int doc_bind_filter(sqlite3_stmt *s, const store_doc_filter *f, int i,
         sqlite3_bind_text(s, i++, path, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, i++, f->meta_values[k], -1, SQLITE_STATIC);
     }
+    if (f->parent_id) sqlite3_bind_int64(s, i++, f->parent_id);
     if (f->since) sqlite3_bind_int64(s, i++, f->since);
     if (f->until) sqlite3_bind_int64(s, i++, f->until);
     if (f->before_id) sqlite3_bind_int64(s, i++, f->before_id);

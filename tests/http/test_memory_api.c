@@ -176,3 +176,27 @@ Test(memory_api, hybrid_search_reports_both_ranks)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         json_decref(call("POST", "/v1/search/hybrid", bad[i], S.key, 400));
 }
+
+Test(memory_api, similar_and_recommend)
+{
+    corpus(); /* 1 refund (billing), 2 onboarding, 3 licence renewal */
+    json_decref(call("POST", "/v1/memory",
+                     "{\"content\":\"Globex wants a refund for invoice 77\"}", S.key, 201));
+    json_t *r = call("POST", "/v1/search/similar", "{\"id\":1,\"limit\":2}", S.key, 200);
+    json_t *res = json_object_get(r, "results");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 0), "id")), 4,
+                 "the other refund");
+    for (size_t i = 0; i < json_array_size(res); i++)
+        cr_assert_neq(json_integer_value(json_object_get(json_array_get(res, i), "id")), 1);
+    json_decref(r);
+    r = call("POST", "/v1/search/recommend",
+             "{\"positive\":[1],\"negative\":[3],\"limit\":5}", S.key, 200);
+    res = json_object_get(r, "results");
+    cr_assert_eq(json_array_size(res), 2, "4 documents minus the 2 examples");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 0), "id")), 4);
+    json_decref(r);
+    json_decref(call("POST", "/v1/search/similar", "{\"id\":999}", S.key, 404));
+    json_decref(call("POST", "/v1/search/similar", "{}", S.key, 400));
+    json_decref(call("POST", "/v1/search/recommend", "{\"negative\":[1]}", S.key, 400));
+    json_decref(call("POST", "/v1/search/recommend", "{\"positive\":[\"x\"]}", S.key, 400));
+}

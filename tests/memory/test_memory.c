@@ -235,3 +235,49 @@ Test(memory, hybrid_with_text_weight_zero_is_the_semantic_order)
     memory_hits_free(a, n1);
     memory_hits_free(b, n2);
 }
+
+Test(memory, similar_and_recommend_never_return_their_examples)
+{
+    int64_t a = add("Acme asked for a refund of invoice 1042", NULL);
+    int64_t b = add("Globex wants a refund for invoice 77", NULL);
+    int64_t c = add("Initech renewed the enterprise licence", NULL);
+    int64_t d = add("Umbrella renewed its support licence", NULL);
+    memory_query q = { .limit = 3, .threshold = -INFINITY };
+    memory_hit *h;
+    size_t n;
+    cr_assert_eq(memory_similar(M, &q, a, &h, &n), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(h[0].doc.id, b, "the other refund is most similar");
+    for (size_t i = 0; i < n; i++) cr_assert_neq(h[i].doc.id, a);
+    memory_hits_free(h, n);
+    /* Like the licence renewals, unlike refunds. */
+    int64_t pos[1] = { c }, neg[1] = { a };
+    cr_assert_eq(memory_recommend(M, &q, pos, 1, neg, 1, &h, &n), 0);
+    cr_assert_eq(n, 2, "four documents minus the two examples");
+    cr_assert_eq(h[0].doc.id, d);
+    cr_assert_eq(h[1].doc.id, b);
+    memory_hits_free(h, n);
+    int64_t missing[1] = { 424242 };
+    cr_assert_eq(memory_recommend(M, &q, missing, 1, NULL, 0, &h, &n), FS_ENOTFOUND);
+    cr_assert_eq(memory_recommend(M, &q, NULL, 0, neg, 1, &h, &n), FS_EINVAL);
+}
+
+Test(memory, a_chunked_document_is_represented_by_its_chunks)
+{
+    char text[2048] = "";
+    for (int i = 0; i < 12; i++)
+        strcat(text, "Renewal terms for the enterprise licence and support. ");
+    int64_t big = add(text, NULL);
+    int64_t other = add("Renewal of the enterprise licence", NULL);
+    add("Lunch menu for Friday", NULL);
+    float v[D];
+    cr_assert_eq(memory_vector_of(M, big, v), 0);
+    cr_assert_float_eq(vec_dot(v, v, D), 1.0f, 0.05f);
+    memory_query q = { .limit = 1, .threshold = -INFINITY };
+    memory_hit *h;
+    size_t n;
+    cr_assert_eq(memory_similar(M, &q, big, &h, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(h[0].doc.id, other);
+    memory_hits_free(h, n);
+}
