@@ -549,10 +549,11 @@ static bool read_search(json_t *root, http_resp *resp, bool hybrid,
                         search_req *s)
 {
     body_in in = { root, "", resp };
-    int64_t limit = 10;
+    int64_t limit = 10, ef = 0;
     json_t *w = NULL;
     s->q = (memory_query){ .limit = 10, .threshold = -1e30 };
     bool ok = body_str(&in, "query", 0, MEMORY_MAX_CONTENT, &s->q.text) &&
+              body_int(&in, "ef_search", 0, 1, 100000, &ef) &&
               body_vector(&in, "vector", &s->vec, &s->q.dims) &&
               body_int(&in, "limit", 0, 1, MEMORY_MAX_BATCH, &limit) &&
               body_num(&in, "threshold", -1e30, 1e30, &s->q.threshold) &&
@@ -572,6 +573,7 @@ static bool read_search(json_t *root, http_resp *resp, bool hybrid,
         ok = false;
     }
     s->q.vector = s->vec;
+    s->q.ef = (int)ef;
     s->q.limit = (size_t)limit;
     s->q.filter = &s->fb.f;
     return ok;

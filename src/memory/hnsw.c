@@ -1012,3 +1012,132 @@ void hnsw_stats_get(hnsw *h, hnsw_stats *st)
     st->scan_fallback =
         atomic_load_explicit(&h->st_scan_fb, memory_order_relaxed);
 }
+
+/* ---- persistence ------------------------------------------------------ */
+
+#define FILE_MAGIC 0x57534e48u /* "HNSW" */
+#define FILE_VERSION 1u
+
+typedef struct file_head {
+    uint32_t magic, version;
+    uint64_t dims;
+    uint32_t metric;
+    int32_t M, M0, efc, efs, max_level;
+    double mL;
+    uint64_t rng, n, n_deleted;
+    uint32_t entry, pad;
+} file_head;
+
+static bool put(FILE *f, const void *p, size_t bytes)
+{
+    return bytes == 0 || fwrite(p, 1, bytes, f) == bytes;
+}
+
+static bool get(FILE *f, void *p, size_t bytes)
+{
+    return bytes == 0 || fread(p, 1, bytes, f) == bytes;
+}
+
+int hnsw_save(hnsw *h, FILE *f)
+{
+    file_head hd = { FILE_MAGIC, FILE_VERSION, h->dims, (uint32_t)h->metric,
+                     h->M, h->M0, h->efc, h->efs, h->max_level, h->mL, h->rng,
+                     h->n, h->n_deleted, h->entry, 0 };
+    size_t n = h->n;
+    bool ok = put(f, &hd, sizeof hd) &&
+              put(f, h->vecs, n * h->dims * sizeof *h->vecs) &&
+              put(f, h->ids, n * sizeof *h->ids) &&
+              put(f, h->level, n * sizeof *h->level) &&
+              put(f, h->deleted, n * sizeof *h->deleted) &&
+              put(f, h->links0, n * (size_t)(h->M0 + 1) * sizeof *h->links0);
+    for (size_t s = 0; ok && s < n; s++)
+        if (h->level[s])
+            ok = put(f, h->upper[s],
+                     (size_t)h->level[s] * (size_t)(h->M + 1) * sizeof(uint32_t));
+    return ok ? 0 : FS_EIO;
+}
+
+/* Every link count within bounds and every link a real slot. */
+static bool links_ok(const hnsw *h, const uint32_t *l, int max)
+{
+    if (l[0] > (uint32_t)max) return false;
+    for (uint32_t i = 1; i <= l[0]; i++)
+        if (l[i] >= h->n) return false;
+    return true;
+}
+
+static bool head_ok(const file_head *hd)
+{
+    return hd->magic == FILE_MAGIC && hd->version == FILE_VERSION &&
+           hd->dims >= 1 && hd->dims <= MAX_DIMS && hd->metric <= VEC_L2 &&
+           hd->M >= 2 && hd->M <= 255 && hd->M0 == 2 * hd->M &&
+           hd->efc >= 1 && hd->efc <= MAX_EF && hd->efs >= 1 &&
+           hd->efs <= MAX_EF && hd->max_level >= 0 &&
+           hd->max_level <= MAX_LEVEL && hd->n < NONE &&
+           hd->n_deleted <= hd->n && (hd->n ? hd->entry < hd->n
+                                            : hd->entry == NONE);
+}
+
+/* Reads the per-node arrays and link lists of an index opened from hd. */
+static bool load_nodes(hnsw *h, FILE *f)
+{
+    size_t n = h->n;
+    if (!get(f, h->vecs, n * h->dims * sizeof *h->vecs) ||
+        !get(f, h->ids, n * sizeof *h->ids) ||
+        !get(f, h->level, n * sizeof *h->level) ||
+        !get(f, h->deleted, n * sizeof *h->deleted) ||
+        !get(f, h->links0, n * (size_t)(h->M0 + 1) * sizeof *h->links0))
+        return false;
+    for (size_t s = 0; s < n; s++) {
+        h->upper[s] = NULL;
+        if (h->level[s] > h->max_level || !links_ok(h, links_of(h, s, 0), h->M0))
+            return false;
+        if (!h->level[s]) continue;
+        size_t bytes = (size_t)h->level[s] * (size_t)(h->M + 1) * sizeof(uint32_t);
+        h->upper[s] = xmalloc(bytes);
+        h->upper_bytes += bytes;
+        if (!get(f, h->upper[s], bytes)) return false;
+        for (int l = 1; l <= h->level[s]; l++)
+            if (!links_ok(h, links_of(h, (uint32_t)s, l), h->M)) return false;
+    }
+    return true;
+}
+
+/* The id map from the live slots; false on a repeated id. */
+static bool load_map(hnsw *h)
+{
+    size_t deleted = 0;
+    for (size_t s = 0; s < h->n; s++) {
+        if (h->deleted[s]) {
+            deleted++;
+            continue;
+        }
+        if (map_find(h, h->ids[s]) != NONE) return false;
+        map_put(h, (uint32_t)s);
+    }
+    return deleted == h->n_deleted;
+}
+
+int hnsw_load(hnsw **out, FILE *f)
+{
+    file_head hd;
+    if (!get(f, &hd, sizeof hd) || !head_ok(&hd)) return FS_ECORRUPT;
+    hnsw_params p = { hd.M, hd.efc, hd.efs, 1 };
+    hnsw *h;
+    if (hnsw_open(&h, hd.dims, (vec_metric)hd.metric, &p)) return FS_ECORRUPT;
+    h->mL = hd.mL;
+    h->rng = hd.rng;
+    h->max_level = hd.max_level;
+    h->entry = hd.entry;
+    h->n_deleted = hd.n_deleted;
+    hnsw_reserve(h, hd.n ? hd.n : 1);
+    h->n = hd.n;
+    memset(h->upper, 0, h->n * sizeof *h->upper);
+    if (!load_nodes(h, f) || !load_map(h) ||
+        (h->n && h->level[h->entry] != h->max_level)) {
+        hnsw_close(h);
+        return FS_ECORRUPT;
+    }
+    *out = h;
+    return 0;
+}

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "memory/vec.h"
 
@@ -127,5 +128,18 @@ vec_metric hnsw_metric(hnsw *h);
 size_t hnsw_memory_bytes(hnsw *h);
 /* OUT: *st, a snapshot of the search counters. */
 void hnsw_stats_get(hnsw *h, hnsw_stats *st);
+
+/*
+ * Writes the whole index (parameters, vectors, ids, tombstones, links) to
+ * f in this machine's byte order; the caller adds framing and a checksum
+ * (see vidx.c).  Errors: FS_EIO.  Not concurrent with writers.
+ */
+int hnsw_save(hnsw *h, FILE *f);
+/*
+ * Reads an index written by hnsw_save.  Every count, level and link is
+ * checked, so a damaged file gives FS_ECORRUPT, never a broken graph.
+ * OUT: *out.
+ */
+int hnsw_load(hnsw **out, FILE *f);
 
 #endif

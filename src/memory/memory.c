@@ -17,7 +17,8 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/xmem.h"
-#include "memory/vstore.h"
+#include "memory/hnsw.h"
+#include "memory/vfile.h"
 
 #define REBUILD_PAGE 1000
 #define MAX_FILTER_IDS 1000000
@@ -28,29 +29,72 @@ struct memory {
     mem_space sp;
     memory_config cfg;
     pthread_rwlock_t lock; /* guards idx */
-    vstore *idx;
+    hnsw *idx;
+    bool loaded;           /* the index came from the file */
+    bool ready;            /* open finished: the index matches the store */
 };
 
 /* --- open: the index from the store ----------------------------------- */
 
+/* Can v go into the index?  (Cosine needs a non-zero vector.) */
+static bool usable(const memory *m, const float *v, size_t dims)
+{
+    if (!v || dims != m->sp.dims || !vec_finite(v, dims)) return false;
+    return m->sp.metric != VEC_COSINE || vec_dot(v, v, dims) > 0;
+}
+
+/* Builds the index from every stored vector, a page at a time, inserting
+ * each page with the build threads. */
 static int rebuild(memory *m)
 {
     store_doc_filter f = { .with_chunks = true, .limit = REBUILD_PAGE };
+    size_t d = m->sp.dims;
+    int64_t *ids = xmalloc(REBUILD_PAGE * sizeof *ids);
+    float *vecs = xmalloc(REBUILD_PAGE * d * sizeof *vecs);
+    int rc;
     for (;;) {
         fs_doc *docs;
-        size_t n;
-        int rc = store_doc_list(m->st, &f, true, &docs, &n);
-        if (rc) return rc;
+        size_t n, k = 0;
+        if ((rc = store_doc_list(m->st, &f, true, &docs, &n))) break;
         for (size_t i = 0; i < n; i++)
-            if (docs[i].embedding && docs[i].dims == m->sp.dims &&
-                vstore_add(m->idx, docs[i].id, docs[i].embedding,
-                           docs[i].dims) != 0)
-                log_warn("memory: document %lld has an unusable vector",
-                         (long long)docs[i].id);
+            if (usable(m, docs[i].embedding, docs[i].dims)) {
+                ids[k] = docs[i].id;
+                memcpy(vecs + k++ * d, docs[i].embedding, d * sizeof *vecs);
+            }
         if (n) f.before_id = docs[n - 1].id;
         fs_docs_free(docs, n);
-        if (n < REBUILD_PAGE) return 0;
+        if (k && (rc = hnsw_add_batch(m->idx, ids, vecs, d, k,
+                                      m->cfg.build_threads)))
+            break;
+        if (n < REBUILD_PAGE) break;
     }
+    free(ids);
+    free(vecs);
+    return rc;
+}
+
+/* Loads the index file when it is current, else rebuilds from the store. */
+static int load_index(memory *m)
+{
+    int64_t epoch = 0;
+    int rc = store_memory_epoch(m->st, &epoch);
+    if (rc) return rc;
+    if (m->cfg.index_path) {
+        hnsw *h;
+        rc = vfile_load(m->cfg.index_path, epoch, m->sp.dims, m->sp.metric, &h);
+        if (!rc) {
+            m->idx = h;
+            m->loaded = true;
+            return 0;
+        }
+        if (rc != FS_ENOTFOUND)
+            log_warn("memory: index file %s is %s; rebuilding from the store",
+                     m->cfg.index_path,
+                     rc == FS_ECONFLICT ? "stale" : "damaged");
+    }
+    if ((rc = hnsw_open(&m->idx, m->sp.dims, m->sp.metric, &m->cfg.hnsw)))
+        return rc;
+    return rebuild(m);
 }
 
 int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
@@ -65,16 +109,17 @@ int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
     if (!m->cfg.chunk_overlap) m->cfg.chunk_overlap = 200;
     if (m->cfg.chunk_overlap >= m->cfg.chunk_size)
         m->cfg.chunk_overlap = m->cfg.chunk_size / 4;
-    vstore_config vc = { .dims = sp->dims, .metric = sp->metric };
+    if (m->cfg.build_threads < 1) m->cfg.build_threads = 2;
     pthread_rwlock_init(&m->lock, NULL);
-    int rc = vstore_open(&m->idx, &vc);
-    if (!rc) rc = rebuild(m);
+    int rc = load_index(m);
     if (rc) {
         memory_close(m);
         return rc;
     }
-    log_info("memory: %zu vectors indexed (%zu dims, %s)",
-             vstore_count(m->idx), sp->dims, vec_metric_name(sp->metric));
+    m->ready = true;
+    log_info("memory: %zu vectors indexed (%zu dims, %s), %s",
+             hnsw_count(m->idx), sp->dims, vec_metric_name(sp->metric),
+             m->loaded ? "loaded from the index file" : "built from the store");
     *out = m;
     return 0;
 }
@@ -82,15 +127,21 @@ int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
 void memory_close(memory *m)
 {
     if (!m) return;
-    vstore_close(m->idx);
+    int64_t epoch;
+    if (m->ready && m->cfg.index_path &&
+        store_memory_epoch(m->st, &epoch) == 0)
+        vfile_save(m->cfg.index_path, m->idx, epoch);
+    hnsw_close(m->idx);
     pthread_rwlock_destroy(&m->lock);
     free(m);
 }
 
+bool memory_index_loaded(memory *m) { return m->loaded; }
+
 size_t memory_indexed(memory *m)
 {
     pthread_rwlock_rdlock(&m->lock);
-    size_t n = vstore_count(m->idx);
+    size_t n = hnsw_count(m->idx);
     pthread_rwlock_unlock(&m->lock);
     return n;
 }
@@ -212,8 +263,9 @@ static void index_batch(memory *m, const batch *b)
     pthread_rwlock_wrlock(&m->lock);
     for (size_t i = 0; i < b->n; i++)
         if (b->rec[i].embedding &&
-            vstore_add(m->idx, b->rec[i].id, b->rec[i].embedding,
-                       m->sp.dims) != 0)
+            (!usable(m, b->rec[i].embedding, m->sp.dims) ||
+             hnsw_add(m->idx, b->rec[i].id, b->rec[i].embedding,
+                      m->sp.dims) != 0))
             log_warn("memory: could not index document %lld",
                      (long long)b->rec[i].id);
     pthread_rwlock_unlock(&m->lock);
@@ -270,7 +322,7 @@ int memory_delete(memory *m, int64_t id)
     int rc = store_doc_delete(m->st, id, &ids, &n);
     if (rc) return rc;
     pthread_rwlock_wrlock(&m->lock);
-    for (size_t i = 0; i < n; i++) vstore_remove(m->idx, ids[i]);
+    for (size_t i = 0; i < n; i++) hnsw_remove(m->idx, ids[i]);
     pthread_rwlock_unlock(&m->lock);
     free(ids);
     return 0;
@@ -355,13 +407,13 @@ static bool excluded(const memory_query *q, int64_t id)
     return false;
 }
 
-static void collect_hit(memory *m, const memory_query *q, const vstore_hit *h,
-                        memory_hit *res, size_t *nres)
+static void collect_hit(memory *m, const memory_query *q, int64_t id,
+                        float dist, memory_hit *res, size_t *nres)
 {
-    double score = vec_score(m->sp.metric, h->dist);
+    double score = vec_score(m->sp.metric, dist);
     if (score < q->threshold) return;
     fs_doc piece;
-    if (store_doc_get(m->st, h->id, false, &piece) != 0) return; /* raced */
+    if (store_doc_get(m->st, id, false, &piece) != 0) return; /* raced */
     int64_t key = piece.parent_id ? piece.parent_id : piece.id;
     if (excluded(q, key)) {
         fs_doc_clear(&piece);
@@ -404,16 +456,20 @@ int memory_search(memory *m, const memory_query *q, memory_hit **out,
     if (!rc && !filter_empty(q->filter)) rc = filter_ids(m, q->filter, &set);
     if (rc) goto out;
     size_t k = (q->limit + q->nexclude) * 4, nh = 0;
-    vstore_hit *hits = xmalloc(k * sizeof *hits);
+    int64_t *ids = xmalloc(k * sizeof *ids);
+    float *dists = xmalloc(k * sizeof *dists);
     pthread_rwlock_rdlock(&m->lock);
-    rc = vstore_search(m->idx, v, m->sp.dims, k,
-                       filter_empty(q->filter) ? NULL : in_set, &set, hits, &nh);
+    if (m->sp.metric != VEC_COSINE || vec_dot(v, v, m->sp.dims) > 0)
+        rc = hnsw_search(m->idx, v, m->sp.dims, k, q->ef,
+                         filter_empty(q->filter) ? NULL : in_set, &set, ids,
+                         dists, &nh);
     pthread_rwlock_unlock(&m->lock);
     memory_hit *res = xcalloc(q->limit, sizeof *res);
     size_t nres = 0;
     for (size_t i = 0; !rc && i < nh && nres < q->limit; i++)
-        collect_hit(m, q, &hits[i], res, &nres);
-    free(hits);
+        collect_hit(m, q, ids[i], dists[i], res, &nres);
+    free(ids);
+    free(dists);
     if (rc) {
         memory_hits_free(res, nres);
         goto out;
@@ -432,10 +488,9 @@ int memory_vector_of(memory *m, int64_t id, float *out)
 {
     size_t d = m->sp.dims;
     pthread_rwlock_rdlock(&m->lock);
-    const float *v = vstore_get(m->idx, id);
-    if (v) memcpy(out, v, d * sizeof *out);
+    int found = hnsw_get(m->idx, id, out, d);
     pthread_rwlock_unlock(&m->lock);
-    if (v) return 0;
+    if (found == 0) return 0;
     fs_doc doc;
     int rc = store_doc_get(m->st, id, false, &doc);
     if (rc) return rc;

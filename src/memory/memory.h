@@ -11,9 +11,13 @@
  * so a crash between the two can never leave search wrong after a restart.
  *
  * Searching: the query (text, embedded with the same embedder, or a vector)
- * is compared with every indexed vector that passes the filter (exact
- * scan, see vstore.h); chunk hits are reported as their parent document,
- * best chunk first.
+ * goes to the HNSW index (hnsw.h: the graph, or an exact scan when a filter
+ * is selective); chunk hits are reported as their parent document, best
+ * chunk first.
+ *
+ * The index is kept in a file beside the database (vfile.h): saved at
+ * close with the store's memory epoch, loaded at open only when intact and
+ * current, else rebuilt from the store.
  *
  * Thread safety: every call may run concurrently; the index is guarded by
  * a read-write lock (searches share it, writes take it alone).
@@ -25,6 +29,7 @@
 
 #include "core/model.h"
 #include "memory/embed.h"
+#include "memory/hnsw.h"
 #include "memory/space.h"
 #include "store/store.h"
 
@@ -36,6 +41,9 @@ typedef struct memory memory;
 typedef struct memory_config {
     size_t chunk_size;    /* bytes; 0 = 2000 */
     size_t chunk_overlap; /* bytes; 0 = 200; < chunk_size */
+    const char *index_path; /* the HNSW index file (vfile.h); NULL = none */
+    hnsw_params hnsw;     /* zeros = hnsw.h defaults */
+    int build_threads;    /* rebuild threads; 0 = 2 */
 } memory_config;
 
 /* Opens the service over st and emb (both borrowed) in space sp, and
@@ -65,6 +73,7 @@ typedef struct memory_query {
     size_t limit;              /* 1..1000 */
     double threshold;          /* minimum score; -INFINITY for none */
     const store_doc_filter *filter; /* may be NULL; limit/cursor ignored */
+    int ef;                    /* HNSW beam width; 0 = the index default */
     const int64_t *exclude;    /* documents never returned (and their chunks) */
     size_t nexclude;
 } memory_query;
@@ -124,5 +133,7 @@ static inline int memory_similar(memory *m, const memory_query *q, int64_t id,
 
 /* Vectors in the index. */
 size_t memory_indexed(memory *m);
+/* Whether the index was loaded from its file at open (not rebuilt). */
+bool memory_index_loaded(memory *m);
 
 #endif

@@ -276,6 +276,14 @@ static void signals_block(sigset_t *set)
     pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/* The vector index file beside a SQLite database: "<path>.vidx". */
+static char *index_path(const char *db)
+{
+    if (!strncmp(db, "sqlite:", 7)) db += 7;
+    else if (!strncmp(db, "file:", 5)) db += 5;
+    return xasprintf("%s.vidx", db);
+}
+
 /* Opens every service in order; on failure closes what was opened. */
 static int services_open(fs_app *app, const serve_opts *o,
                          const char *key_file, auth_key_source *src)
@@ -298,7 +306,11 @@ static int services_open(fs_app *app, const serve_opts *o,
         fprintf(stderr, "flowstate serve: %s\n", msg);
         goto close_store;
     }
-    if ((rc = memory_open(&app->mem, app->st, app->emb, &app->space, NULL))) {
+    char *vidx = index_path(o->db);
+    memory_config mc = { .index_path = vidx };
+    rc = memory_open(&app->mem, app->st, app->emb, &app->space, &mc);
+    app->index_path = vidx;
+    if (rc) {
         fprintf(stderr, "flowstate serve: cannot load the memory: %s\n",
                 fs_strerror(rc));
         goto close_embedder;
@@ -333,6 +345,7 @@ close_queue:
 close_memory:
     memory_close(app->mem);
 close_embedder:
+    free(app->index_path);
     embed_close(app->emb);
 close_store:
     store_close(app->st);
@@ -344,7 +357,8 @@ static void services_close(fs_app *app)
     queue_close(app->q);
     auth_close(app->auth);
     registry_close(app->reg);
-    memory_close(app->mem);
+    memory_close(app->mem); /* saves the vector index file */
+    free(app->index_path);
     embed_close(app->emb);
     store_close(app->st);
 }

@@ -281,3 +281,83 @@ Test(memory, a_chunked_document_is_represented_by_its_chunks)
     cr_assert_eq(h[0].doc.id, other);
     memory_hits_free(h, n);
 }
+
+/* --- the index file ------------------------------------------------------ */
+
+static char IDX[300];
+
+static void reopen_with_file(void)
+{
+    memory_close(M);
+    snprintf(IDX, sizeof IDX, "%s/test.vidx", T.dir[0] ? T.dir : "/tmp");
+    memory_config mc = { .chunk_size = 300, .chunk_overlap = 50,
+                         .index_path = IDX };
+    cr_assert_eq(memory_open(&M, T.st, E, &SP, &mc), 0);
+}
+
+static void same_results(memory_hit *a, size_t na, memory_hit *b, size_t nb)
+{
+    cr_assert_eq(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        cr_assert_eq(a[i].doc.id, b[i].doc.id);
+        cr_assert_float_eq(a[i].score, b[i].score, 1e-6);
+    }
+}
+
+Test(memory, a_clean_restart_loads_the_index_file)
+{
+    reopen_with_file();
+    int64_t ids[4];
+    corpus(ids);
+    size_t n1, n2;
+    memory_hit *a = search("licence renewal", 4, NULL, &n1);
+    reopen_with_file(); /* close saves, open loads */
+    cr_assert(memory_index_loaded(M), "no rebuild after a clean close");
+    memory_hit *b = search("licence renewal", 4, NULL, &n2);
+    same_results(a, n1, b, n2);
+    memory_hits_free(a, n1);
+    memory_hits_free(b, n2);
+}
+
+/* Writes to the store behind the index's back: the file is then stale. */
+Test(memory, a_stale_or_damaged_file_is_rebuilt_from_the_store)
+{
+    reopen_with_file();
+    int64_t ids[4];
+    corpus(ids);
+    reopen_with_file();
+    cr_assert(memory_index_loaded(M));
+    /* Like a crash after a write: the store moves on, the file does not. */
+    fs_doc d = { .content = "written after the last save", .metadata = "{}",
+                 .tags = "[]", .parent_ref = -1, .chunk_index = -1 };
+    char saved[700];
+    snprintf(saved, sizeof saved, "cp %s %s.bak", IDX, IDX);
+    cr_assert_eq(system(saved), 0);
+    cr_assert_eq(memory_add(M, &d, 1, NULL), 0);
+    memory_close(M);
+    snprintf(saved, sizeof saved, "cp %s.bak %s", IDX, IDX);
+    cr_assert_eq(system(saved), 0);
+    memory_config mc = { .chunk_size = 300, .chunk_overlap = 50, .index_path = IDX };
+    cr_assert_eq(memory_open(&M, T.st, E, &SP, &mc), 0);
+    cr_assert_not(memory_index_loaded(M), "an older file is not trusted");
+    cr_assert_eq(memory_indexed(M), 5, "the new document is searchable");
+    /* Damaged: one byte flipped in the middle, then a truncated file. */
+    const char *damage[] = {
+        "printf '\\xff' | dd of=%s bs=1 seek=2000 conv=notrunc status=none",
+        "truncate -s 1000 %s",
+    };
+    for (int i = 0; i < 2; i++) {
+        memory_close(M); /* saves a good file */
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, damage[i], IDX);
+        cr_assert_eq(system(cmd), 0);
+        cr_assert_eq(memory_open(&M, T.st, E, &SP, &mc), 0);
+        cr_assert_not(memory_index_loaded(M), "damage %d detected", i);
+        cr_assert_eq(memory_indexed(M), 5);
+        size_t n;
+        memory_hit *h = search("written after the last save", 1, NULL, &n);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(h[0].doc.id, d.id);
+        memory_hits_free(h, n);
+    }
+}
