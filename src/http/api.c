@@ -46,6 +46,7 @@ const http_route api_routes[] = {
     { "POST", "/v1/search/hybrid", api_search_hybrid, HTTP_AGENT },
     { "POST", "/v1/search/similar", api_search_similar, HTTP_AGENT },
     { "POST", "/v1/search/recommend", api_search_recommend, HTTP_AGENT },
+    { "POST", "/v1/search/cluster", api_search_cluster, HTTP_AGENT },
     { "POST", "/v1/embeddings", api_embeddings, HTTP_AGENT },
 };
 const size_t api_nroutes = sizeof api_routes / sizeof *api_routes;

@@ -69,6 +69,7 @@ void api_search_semantic(http_req *req, http_resp *resp);
 void api_search_hybrid(http_req *req, http_resp *resp);
 void api_search_similar(http_req *req, http_resp *resp);
 void api_search_recommend(http_req *req, http_resp *resp);
+void api_search_cluster(http_req *req, http_resp *resp);
 
 /* --- Request readers ------------------------------------------------------ */
 /*

@@ -39,6 +39,7 @@
 #include "core/fs.h"
 #include "core/xmem.h"
 #include "http/body.h"
+#include "memory/cluster.h"
 #include "memory/embed.h"
 #include "memory/memory.h"
 #include "memory/text.h"
@@ -706,4 +707,49 @@ void api_search_recommend(http_req *req, http_resp *resp)
 void api_search_hybrid(http_req *req, http_resp *resp)
 {
     search(req, resp, true);
+}
+
+/* --- clusters --------------------------------------------------------- */
+
+static json_t *cluster_json(const memory_cluster *c)
+{
+    json_t *terms = json_array(), *members = json_array();
+    for (size_t j = 0; j < c->nterms; j++)
+        json_array_append_new(terms, json_string(c->terms[j]));
+    for (size_t i = 0; i < c->nmembers; i++)
+        json_array_append_new(members, json_integer(c->members[i]));
+    return json_pack("{s:s,s:o,s:o,s:I}", "label", c->label, "terms", terms,
+                     "members", members, "size", (json_int_t)c->nmembers);
+}
+
+/* {"k"?: 1..256 (absent: chosen by silhouette), "filter"?,
+ *  "max_documents"?: 1..5000} -> {"clusters":[{"label","terms","members",
+ *  "size"}],"k","silhouette"}, largest cluster first. */
+void api_search_cluster(http_req *req, http_resp *resp)
+{
+    json_t *root = body_parse(req->body, req->body_len, true, resp);
+    if (!root) return;
+    body_in in = { root, "", resp };
+    int64_t k = 0, max = 0;
+    filter_buf fb = { 0 };
+    if (body_int(&in, "k", 0, 1, CLUSTER_MAX_K, &k) &&
+        body_int(&in, "max_documents", 0, 1, MEMORY_CLUSTER_MAX_DOCS, &max) &&
+        read_filter(root, resp, &fb)) {
+        memory_cluster *c;
+        size_t n;
+        double sil;
+        int rc = memory_cluster_docs(req->app->mem, &fb.f, (size_t)k,
+                                     (size_t)max, &c, &n, &sil);
+        if (rc) {
+            http_resp_fail(resp, req, rc, "cluster");
+        } else {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++) json_array_append_new(arr, cluster_json(&c[i]));
+            memory_clusters_free(c, n);
+            http_resp_json(resp, 200, json_pack("{s:o,s:I,s:f}", "clusters", arr,
+                                                "k", (json_int_t)n, "silhouette", sil));
+        }
+    }
+    filter_free(&fb);
+    json_decref(root);
 }

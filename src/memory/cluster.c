@@ -94,7 +94,9 @@ static void update(const kctx *c, size_t k, float *cent, const int *a)
     free(sum);
 }
 
-static void run_kmeans(kctx *c, size_t k, int *a)
+/* One k-means run from a fresh k-means++ seeding.  Returns its inertia
+ * (sum of each point's distance to its centre). */
+static double run_once(kctx *c, size_t k, int *a)
 {
     float *cent = xmalloc(k * c->d * sizeof *cent);
     seed_centres(c, k, cent);
@@ -103,7 +105,27 @@ static void run_kmeans(kctx *c, size_t k, int *a)
         if (assign(c, k, cent, a) == 0 && it > 0) break;
         update(c, k, cent, a);
     }
+    double inertia = 0;
+    for (size_t i = 0; i < c->n; i++)
+        inertia += dist(c, c->x + i * c->d, cent + (size_t)a[i] * c->d);
     free(cent);
+    return inertia;
+}
+
+/* The best of CLUSTER_RESTARTS runs (lowest inertia): one seeding can
+ * land in a poor local optimum. */
+static void run_kmeans(kctx *c, size_t k, int *a)
+{
+    int *tmp = xmalloc(c->n * sizeof *tmp);
+    double best = INFINITY;
+    for (int r = 0; r < CLUSTER_RESTARTS; r++) {
+        double v = run_once(c, k, tmp);
+        if (v < best) {
+            best = v;
+            memcpy(a, tmp, c->n * sizeof *a);
+        }
+    }
+    free(tmp);
 }
 
 /* Mean silhouette over the first min(n, CLUSTER_SAMPLE) points (points are
@@ -158,6 +180,7 @@ int cluster_kmeans(const float *vecs, size_t n, size_t d, vec_metric m,
     double best_s = -2;
     size_t best_k = lo;
     for (size_t kk = lo; kk <= hi; kk++) {
+        c.rng = seed ? seed : 0x9e3779b97f4a7c15ULL; /* each k alike */
         run_kmeans(&c, kk, a);
         double s = kk > 1 ? silhouette(&c, kk, a) : 0;
         if (s > best_s) {

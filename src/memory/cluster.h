@@ -4,7 +4,8 @@
  *
  * Seeding is k-means++ (each next centre drawn with probability
  * proportional to its squared distance from the nearest centre chosen so
- * far), then Lloyd iterations until no point moves (or CLUSTER_MAX_ITER).
+ * far), then Lloyd iterations until no point moves (or CLUSTER_MAX_ITER);
+ * the best of CLUSTER_RESTARTS such runs (lowest inertia) is kept.
  * Distances are those of the metric (vec.h); for cosine the centroids are
  * re-normalised.  With k = 0, every k in 2..min(CLUSTER_MAX_AUTO_K,
  * sqrt(n)) is tried and the one with the best mean silhouette wins (the
@@ -19,6 +20,7 @@
 #include "memory/vec.h"
 
 #define CLUSTER_MAX_ITER 100
+#define CLUSTER_RESTARTS 8
 #define CLUSTER_MAX_AUTO_K 12
 #define CLUSTER_SAMPLE 1000
 #define CLUSTER_MAX_K 256

@@ -16,8 +16,11 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xmem.h"
+#include "memory/cluster.h"
 #include "memory/hnsw.h"
+#include "memory/topics.h"
 #include "memory/vfile.h"
 
 #define REBUILD_PAGE 1000
@@ -680,4 +683,124 @@ void memory_hits_free(memory_hit *h, size_t n)
         free(h[i].matched);
     }
     free(h);
+}
+
+/* --- clusters ---------------------------------------------------------- */
+
+/* The documents to cluster, with their vectors.  OUT: docs (caller frees
+ * with fs_docs_free), vecs (caller frees), *n with a vector. */
+static int cluster_inputs(memory *m, const store_doc_filter *f, size_t max,
+                          fs_doc **docs, float **vecs, size_t *n)
+{
+    store_doc_filter page = f ? *f : (store_doc_filter){ 0 };
+    page.with_chunks = false;
+    page.before_id = 0;
+    page.limit = (int)(max < REBUILD_PAGE ? max : REBUILD_PAGE);
+    size_t d = m->sp.dims, cap = 0;
+    *docs = NULL;
+    *vecs = NULL;
+    *n = 0;
+    while (*n < max) {
+        fs_doc *got;
+        size_t ng;
+        int rc = store_doc_list(m->st, &page, false, &got, &ng);
+        if (rc) return rc;
+        for (size_t i = 0; i < ng && *n < max; i++) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 64;
+                *docs = xrealloc(*docs, cap * sizeof **docs);
+                *vecs = xrealloc(*vecs, cap * d * sizeof **vecs);
+            }
+            if (memory_vector_of(m, got[i].id, *vecs + *n * d) == 0) {
+                (*docs)[(*n)++] = got[i];
+                memset(&got[i], 0, sizeof got[i]);
+            }
+        }
+        if (ng) page.before_id = got[ng - 1].id;
+        fs_docs_free(got, ng);
+        if (ng < (size_t)page.limit) break;
+    }
+    return 0;
+}
+
+static void cluster_clear(memory_cluster *c)
+{
+    free(c->label);
+    for (size_t j = 0; j < c->nterms; j++) free(c->terms[j]);
+    free(c->terms);
+    free(c->members);
+}
+
+static int cmp_cluster_size(const void *a, const void *b)
+{
+    const memory_cluster *x = a, *y = b;
+    return (x->nmembers < y->nmembers) - (x->nmembers > y->nmembers);
+}
+
+/* Fills cluster g's terms, label and members. */
+static void describe(memory_cluster *c, size_t g, const topics *tp,
+                     const fs_doc *docs, const int *assign, size_t n)
+{
+    c->terms = xcalloc(MEMORY_CLUSTER_TERMS, sizeof *c->terms);
+    fs_buf label = { 0 };
+    for (size_t j = 0; j < MEMORY_CLUSTER_TERMS; j++) {
+        const char *t = topics_term(tp, g, j);
+        if (!t) break;
+        c->terms[c->nterms++] = xstrdup(t);
+        if (j < 3) fs_buf_printf(&label, "%s%s", j ? ", " : "", t);
+    }
+    c->label = label.data ? label.data : xstrdup("");
+    c->members = xmalloc(n * sizeof *c->members);
+    for (size_t i = 0; i < n; i++)
+        if (assign[i] == (int)g) c->members[c->nmembers++] = docs[i].id;
+}
+
+int memory_cluster_docs(memory *m, const store_doc_filter *f, size_t k,
+                        size_t max_docs, memory_cluster **out, size_t *n,
+                        double *silhouette)
+{
+    *out = NULL;
+    *n = 0;
+    *silhouette = 0;
+    if (k > CLUSTER_MAX_K) return FS_EINVAL;
+    if (!max_docs || max_docs > MEMORY_CLUSTER_MAX_DOCS)
+        max_docs = MEMORY_CLUSTER_MAX_DOCS;
+    fs_doc *docs;
+    float *vecs;
+    size_t nd;
+    int rc = cluster_inputs(m, f, max_docs, &docs, &vecs, &nd);
+    cluster_result cr = { 0 };
+    if (rc || nd == 0) goto out;
+    if ((rc = cluster_kmeans(vecs, nd, m->sp.dims, m->sp.metric, k, 42, &cr)))
+        goto out;
+    const char **texts = xmalloc(nd * sizeof *texts);
+    for (size_t i = 0; i < nd; i++) texts[i] = docs[i].content;
+    topics *tp;
+    rc = topics_build(texts, cr.assign, nd, cr.k, MEMORY_CLUSTER_TERMS, &tp);
+    free(texts);
+    if (rc) goto out;
+    *out = xcalloc(cr.k, sizeof **out);
+    for (size_t g = 0; g < cr.k; g++) describe(&(*out)[g], g, tp, docs, cr.assign, nd);
+    topics_free(tp);
+    *n = cr.k;
+    for (size_t g = 0; g < *n;) /* drop empty clusters */
+        if ((*out)[g].nmembers == 0) {
+            cluster_clear(&(*out)[g]);
+            (*out)[g] = (*out)[--*n];
+        } else {
+            g++;
+        }
+    qsort(*out, *n, sizeof **out, cmp_cluster_size);
+    *silhouette = cr.silhouette;
+out:
+    free(cr.assign);
+    fs_docs_free(docs, nd);
+    free(vecs);
+    return rc;
+}
+
+void memory_clusters_free(memory_cluster *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) cluster_clear(&c[i]);
+    free(c);
 }

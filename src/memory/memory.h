@@ -131,6 +131,29 @@ static inline int memory_similar(memory *m, const memory_query *q, int64_t id,
                                  memory_hit **out, size_t *n)
 { return memory_recommend(m, q, &id, 1, NULL, 0, out, n); }
 
+typedef struct memory_cluster {
+    char *label;        /* the top terms joined by ", " */
+    char **terms;       /* the cluster's most characteristic words */
+    size_t nterms;
+    int64_t *members;   /* document ids, newest first */
+    size_t nmembers;
+} memory_cluster;
+
+#define MEMORY_CLUSTER_TERMS 5
+#define MEMORY_CLUSTER_MAX_DOCS 5000
+
+/*
+ * Clusters the top-level documents passing f (at most max_docs, newest
+ * first; 0 = MEMORY_CLUSTER_MAX_DOCS) by their vectors with k-means++
+ * (cluster.h; k = 0 picks k by silhouette) and labels each cluster with
+ * its characteristic words (topics.h).  Clusters come largest first.
+ * OUT: *out, *n, *silhouette.  Errors: FS_EINVAL (bad k), FS_EIO.
+ */
+int memory_cluster_docs(memory *m, const store_doc_filter *f, size_t k,
+                        size_t max_docs, memory_cluster **out, size_t *n,
+                        double *silhouette);
+void memory_clusters_free(memory_cluster *c, size_t n);
+
 /* Vectors in the index. */
 size_t memory_indexed(memory *m);
 /* Whether the index was loaded from its file at open (not rebuilt). */

@@ -200,3 +200,28 @@ Test(memory_api, similar_and_recommend)
     json_decref(call("POST", "/v1/search/recommend", "{\"negative\":[1]}", S.key, 400));
     json_decref(call("POST", "/v1/search/recommend", "{\"positive\":[\"x\"]}", S.key, 400));
 }
+
+Test(memory_api, cluster_groups_and_labels)
+{
+    json_decref(call("POST", "/v1/memory", "{\"documents\":["
+        "{\"content\":\"Refund requested for invoice overcharge\"},"
+        "{\"content\":\"Customer wants a refund for the invoice overcharge\"},"
+        "{\"content\":\"Refund the duplicate invoice charge\"},"
+        "{\"content\":\"Licence renewal for the enterprise plan\"},"
+        "{\"content\":\"Enterprise licence renewal signed\"},"
+        "{\"content\":\"Renewal quote for enterprise licence seats\"}]}", S.key, 201));
+    json_t *r = call("POST", "/v1/search/cluster", "{\"k\":2}", S.key, 200);
+    json_t *cl = json_object_get(r, "clusters");
+    cr_assert_eq(json_array_size(cl), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *c = json_array_get(cl, i);
+        cr_assert_eq(json_integer_value(json_object_get(c, "size")), 3);
+        cr_assert_str_neq(json_string_value(json_object_get(c, "label")), "");
+    }
+    json_decref(r);
+    r = call("POST", "/v1/search/cluster", "", S.key, 200);
+    cr_assert_geq(json_array_size(json_object_get(r, "clusters")), 1, "k chosen");
+    json_decref(r);
+    json_decref(call("POST", "/v1/search/cluster", "{\"k\":0}", S.key, 400));
+    json_decref(call("POST", "/v1/search/cluster", "{\"filter\":{\"x\":1}}", S.key, 400));
+}

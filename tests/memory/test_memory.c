@@ -361,3 +361,54 @@ Test(memory, a_stale_or_damaged_file_is_rebuilt_from_the_store)
         memory_hits_free(h, n);
     }
 }
+
+/* --- clusters ------------------------------------------------------------ */
+
+Test(memory, clusters_follow_the_topics_and_are_labelled_by_them)
+{
+    const char *topics[3][4] = {
+        { "Refund requested for invoice 1042 overcharge",
+          "Customer wants a refund, invoice was overcharged",
+          "Overcharge on the invoice, refund issued",
+          "Refund the duplicate invoice charge" },
+        { "Onboarding call scheduled for Tuesday morning",
+          "Schedule the onboarding kickoff call",
+          "Onboarding workshop call moved to Tuesday",
+          "Kickoff call for onboarding the new team" },
+        { "Licence renewal for the enterprise plan",
+          "Enterprise licence renewal signed for three years",
+          "Renewal quote for enterprise licence seats",
+          "Licence seats added at renewal of enterprise plan" },
+    };
+    int64_t ids[3][4];
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < 4; i++) ids[t][i] = add(topics[t][i], NULL);
+    memory_cluster *c;
+    size_t n;
+    double sil;
+    cr_assert_eq(memory_cluster_docs(M, NULL, 0, 0, &c, &n, &sil), 0);
+    cr_assert_eq(n, 3, "k = 3 chosen by silhouette");
+    cr_assert_gt(sil, 0.0);
+    const char *expect[3] = { "refund", "onboarding", "licence" };
+    for (size_t g = 0; g < n; g++) {
+        cr_assert_eq(c[g].nmembers, 4);
+        int t = 0; /* which topic holds the first member */
+        while (t < 3 && ids[t][0] != c[g].members[0] && ids[t][1] != c[g].members[0] &&
+               ids[t][2] != c[g].members[0] && ids[t][3] != c[g].members[0])
+            t++;
+        cr_assert_lt(t, 3);
+        for (size_t i = 0; i < 4; i++) {
+            bool in = false;
+            for (int j = 0; j < 4; j++) in |= c[g].members[i] == ids[t][j];
+            cr_assert(in, "cluster %zu mixes topics", g);
+        }
+        bool named = false;
+        for (size_t j = 0; j < c[g].nterms; j++) named |= !strcmp(c[g].terms[j], expect[t]);
+        cr_assert(named, "cluster of '%s' labelled '%s'", expect[t], c[g].label);
+    }
+    memory_clusters_free(c, n);
+    cr_assert_eq(memory_cluster_docs(M, NULL, 2, 0, &c, &n, &sil), 0);
+    cr_assert_eq(n, 2, "a given k is used");
+    memory_clusters_free(c, n);
+    cr_assert_eq(memory_cluster_docs(M, NULL, 100000, 0, &c, &n, &sil), FS_EINVAL);
+}
