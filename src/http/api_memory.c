@@ -14,7 +14,10 @@
  * Search: {"query":"..." | "vector":[...], "limit":10, "threshold":0.2,
  * "filter":{"agent","kind","tags":[...],"metadata":{k:v},"since","until"}}
  * -> {"results":[{"id","score","content","metadata",...}]}; an unknown
- * filter field is a 400, never silently ignored.  Hybrid takes the same
+ * filter field is a 400, never silently ignored.  "rank":{"importance":w,
+ * "recency":w,"half_life_hours":24} turns on memory ranking: score =
+ * relevance + w_i * importance + w_r * 0.5^(age / half-life), and each
+ * result then also carries its "relevance".  Hybrid takes the same
  * with "query" required, and "rrf_k" (60) and "weights":{"vector","text"}
  * (1, 1); each result also carries its "vector_rank" and "text_rank".
  *
@@ -487,6 +490,23 @@ static bool read_meta_filter(body_in *in, json_t *meta, filter_buf *fb)
     return true;
 }
 
+/* false (with a 400 naming it) when o has a field outside known. */
+static bool only_fields(const body_in *in, const char *const *known,
+                        size_t nknown)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(in->obj, k, v) {
+        size_t i = 0;
+        while (i < nknown && strcmp(k, known[i])) i++;
+        if (i == nknown) {
+            body_field_error(in, "unknown_field", k, "is not a known field");
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Reads "filter"; unknown fields are refused. */
 static bool read_filter(json_t *root, http_resp *resp, filter_buf *fb)
 {
@@ -501,17 +521,8 @@ static bool read_filter(json_t *root, http_resp *resp, filter_buf *fb)
         body_field_error(&top, "invalid_field", "filter", "must be an object");
         return false;
     }
-    const char *k;
-    json_t *v, *tags = NULL, *meta = NULL;
-    json_object_foreach(o, k, v) {
-        size_t i = 0;
-        while (i < sizeof known / sizeof *known && strcmp(k, known[i])) i++;
-        if (i == sizeof known / sizeof *known) {
-            body_field_error(&in, "unknown_field", k, "is not a filter field "
-                             "(agent, kind, tags, metadata, since, until)");
-            return false;
-        }
-    }
+    json_t *tags = NULL, *meta = NULL;
+    if (!only_fields(&in, known, sizeof known / sizeof *known)) return false;
     if (!body_str(&in, "agent", 0, MAX_NAME, &fb->f.agent) ||
         !body_str(&in, "kind", 0, MAX_NAME, &fb->f.kind) ||
         !body_str_array(&in, "tags", 0, MAX_TAGS, MAX_NAME, &tags) ||
@@ -530,6 +541,8 @@ static json_t *hit_json(const memory_hit *h)
 {
     json_t *o = doc_json(&h->doc);
     json_object_set_new(o, "score", json_real(h->score));
+    if (h->relevance != h->score)
+        json_object_set_new(o, "relevance", json_real(h->relevance));
     if (h->chunk >= 0) {
         json_object_set_new(o, "chunk", json_integer(h->chunk));
         json_object_set_new(o, "matched", json_string(h->matched ? h->matched : ""));
@@ -559,6 +572,17 @@ static bool read_search(json_t *root, http_resp *resp, bool hybrid,
               body_int(&in, "limit", 0, 1, MEMORY_MAX_BATCH, &limit) &&
               body_num(&in, "threshold", -1e30, 1e30, &s->q.threshold) &&
               read_filter(root, resp, &s->fb);
+    json_t *rank = NULL;
+    if (ok && !hybrid) ok = body_obj(&in, "rank", 0, &rank);
+    if (ok && rank) {
+        static const char *known[] = { "importance", "recency",
+                                       "half_life_hours" };
+        body_in rin = { rank, "rank.", resp };
+        ok = only_fields(&rin, known, 3) &&
+             body_num(&rin, "importance", 0, 1e6, &s->q.w_importance) &&
+             body_num(&rin, "recency", 0, 1e6, &s->q.w_recency) &&
+             body_num(&rin, "half_life_hours", 1e-6, 1e9, &s->q.half_life_hours);
+    }
     if (ok && hybrid)
         ok = body_num(&in, "rrf_k", 1e-9, 1e9, &s->o.rrf_k) &&
              body_obj(&in, "weights", 0, &w);

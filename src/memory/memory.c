@@ -35,6 +35,7 @@ struct memory {
     hnsw *idx;
     bool loaded;           /* the index came from the file */
     bool ready;            /* open finished: the index matches the store */
+    const fs_clock *clk;
 };
 
 /* --- open: the index from the store ----------------------------------- */
@@ -113,6 +114,7 @@ int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
     if (m->cfg.chunk_overlap >= m->cfg.chunk_size)
         m->cfg.chunk_overlap = m->cfg.chunk_size / 4;
     if (m->cfg.build_threads < 1) m->cfg.build_threads = 2;
+    m->clk = m->cfg.clk ? m->cfg.clk : &fs_clock_real;
     pthread_rwlock_init(&m->lock, NULL);
     int rc = load_index(m);
     if (rc) {
@@ -303,7 +305,7 @@ int memory_add(memory *m, fs_doc *docs, size_t n, const char **why)
         r->embedder = (char *)m->emb->name;
         r->embedder_version = (char *)m->emb->version;
     }
-    if ((rc = store_doc_add(m->st, b.rec, b.n, fs_now(&fs_clock_real))))
+    if ((rc = store_doc_add(m->st, b.rec, b.n, fs_now(m->clk))))
         goto out;
     index_batch(m, &b);
     for (size_t i = 0; i < b.n; i++)
@@ -429,7 +431,7 @@ static void collect_hit(memory *m, const memory_query *q, int64_t id,
         }
     memory_hit *r = &res[*nres];
     memset(r, 0, sizeof *r);
-    r->score = score;
+    r->score = r->relevance = score;
     r->chunk = -1;
     if (piece.parent_id) {
         if (store_doc_get(m->st, piece.parent_id, false, &r->doc) != 0) {
@@ -444,6 +446,34 @@ static void collect_hit(memory *m, const memory_query *q, int64_t id,
         r->doc = piece;
     }
     (*nres)++;
+}
+
+static int cmp_hit_score(const void *a, const void *b)
+{
+    const memory_hit *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->doc.id > y->doc.id) - (x->doc.id < y->doc.id);
+}
+
+/* Memory ranking: relevance + w_importance * importance
+ * + w_recency * 0.5^(age / half-life), best first, cut to q->limit. */
+static size_t rerank(memory *m, const memory_query *q, memory_hit *h,
+                     size_t n)
+{
+    double half = q->half_life_hours > 0 ? q->half_life_hours : 24;
+    int64_t now = q->now ? q->now : fs_now(m->clk);
+    for (size_t i = 0; i < n; i++) {
+        double age_h = (double)(now - h[i].doc.created_at) / 3600000.0;
+        h[i].relevance = h[i].score;
+        h[i].score += q->w_importance * h[i].doc.importance +
+                      q->w_recency * pow(0.5, (age_h > 0 ? age_h : 0) / half);
+    }
+    qsort(h, n, sizeof *h, cmp_hit_score);
+    for (size_t i = q->limit; i < n; i++) {
+        fs_doc_clear(&h[i].doc);
+        free(h[i].matched);
+    }
+    return n < q->limit ? n : q->limit;
 }
 
 int memory_search(memory *m, const memory_query *q, memory_hit **out,
@@ -467,9 +497,11 @@ int memory_search(memory *m, const memory_query *q, memory_hit **out,
                          filter_empty(q->filter) ? NULL : in_set, &set, ids,
                          dists, &nh);
     pthread_rwlock_unlock(&m->lock);
-    memory_hit *res = xcalloc(q->limit, sizeof *res);
+    bool rank = q->w_importance > 0 || q->w_recency > 0;
+    size_t want = rank ? k : q->limit; /* re-ranking looks further */
+    memory_hit *res = xcalloc(want, sizeof *res);
     size_t nres = 0;
-    for (size_t i = 0; !rc && i < nh && nres < q->limit; i++)
+    for (size_t i = 0; !rc && i < nh && nres < want; i++)
         collect_hit(m, q, ids[i], dists[i], res, &nres);
     free(ids);
     free(dists);
@@ -477,6 +509,7 @@ int memory_search(memory *m, const memory_query *q, memory_hit **out,
         memory_hits_free(res, nres);
         goto out;
     }
+    if (rank) nres = rerank(m, q, res, nres);
     *out = res;
     *n = nres;
 out:

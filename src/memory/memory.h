@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/model.h"
 #include "memory/embed.h"
 #include "memory/hnsw.h"
@@ -44,6 +45,7 @@ typedef struct memory_config {
     const char *index_path; /* the HNSW index file (vfile.h); NULL = none */
     hnsw_params hnsw;     /* zeros = hnsw.h defaults */
     int build_threads;    /* rebuild threads; 0 = 2 */
+    const fs_clock *clk;  /* document times; NULL = the real clock */
 } memory_config;
 
 /* Opens the service over st and emb (both borrowed) in space sp, and
@@ -74,13 +76,19 @@ typedef struct memory_query {
     double threshold;          /* minimum score; -INFINITY for none */
     const store_doc_filter *filter; /* may be NULL; limit/cursor ignored */
     int ef;                    /* HNSW beam width; 0 = the index default */
+    /* Memory ranking (off when both weights are 0): score = relevance
+     * + w_importance * importance + w_recency * 0.5^(age / half-life). */
+    double w_importance, w_recency;
+    double half_life_hours;    /* 0 = 24 */
+    int64_t now;               /* ms; 0 = the real clock */
     const int64_t *exclude;    /* documents never returned (and their chunks) */
     size_t nexclude;
 } memory_query;
 
 typedef struct memory_hit {
     fs_doc doc;                /* the document (a chunk's parent) */
-    double score;              /* vec_score of the best matching piece */
+    double score;              /* relevance, or the ranked score */
+    double relevance;          /* vec_score of the best matching piece */
     int chunk;                 /* index of the best chunk, -1 = whole doc */
     char *matched;             /* the matching chunk's text, or NULL */
     int vector_rank, text_rank; /* hybrid: 1-based ranks, 0 = not ranked */

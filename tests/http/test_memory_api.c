@@ -225,3 +225,22 @@ Test(memory_api, cluster_groups_and_labels)
     json_decref(call("POST", "/v1/search/cluster", "{\"k\":0}", S.key, 400));
     json_decref(call("POST", "/v1/search/cluster", "{\"filter\":{\"x\":1}}", S.key, 400));
 }
+
+Test(memory_api, ranking_by_importance_and_bad_rank_fields)
+{
+    json_decref(call("POST", "/v1/memory", "{\"documents\":["
+        "{\"content\":\"pricing notes\",\"importance\":0.1},"
+        "{\"content\":\"pricing notes\",\"importance\":0.9}]}", S.key, 201));
+    json_t *r = call("POST", "/v1/search/semantic",
+                     "{\"query\":\"pricing\",\"rank\":{\"importance\":1}}", S.key, 200);
+    json_t *top = json_array_get(json_object_get(r, "results"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(top, "id")), 2);
+    double score = json_real_value(json_object_get(top, "score"));
+    double rel = json_real_value(json_object_get(top, "relevance"));
+    cr_assert_float_eq(score - rel, 0.9, 1e-6, "relevance + 1 x importance");
+    json_decref(r);
+    json_decref(call("POST", "/v1/search/semantic",
+                     "{\"query\":\"pricing\",\"rank\":{\"bogus\":1}}", S.key, 400));
+    json_decref(call("POST", "/v1/search/semantic",
+                     "{\"query\":\"pricing\",\"rank\":{\"recency\":-1}}", S.key, 400));
+}

@@ -412,3 +412,45 @@ Test(memory, clusters_follow_the_topics_and_are_labelled_by_them)
     memory_clusters_free(c, n);
     cr_assert_eq(memory_cluster_docs(M, NULL, 100000, 0, &c, &n, &sil), FS_EINVAL);
 }
+
+/* --- memory ranking ------------------------------------------------------ */
+
+static int64_t CLOCK_NOW;
+static fs_clock MANUAL = { fs_clock_manual_now, &CLOCK_NOW };
+
+Test(memory, ranking_adds_importance_and_recency)
+{
+    memory_close(M);
+    CLOCK_NOW = 1000LL * 3600 * 1000; /* hour 1000 */
+    memory_config mc = { .clk = &MANUAL };
+    cr_assert_eq(memory_open(&M, T.st, E, &SP, &mc), 0);
+    fs_doc old = { .content = "Meeting notes: pricing discussion", .metadata = "{}",
+                   .tags = "[]", .importance = 0.2 };
+    cr_assert_eq(memory_add(M, &old, 1, NULL), 0);
+    CLOCK_NOW += 48LL * 3600 * 1000; /* two days later */
+    fs_doc fresh = { .content = "Meeting notes: pricing discussion", .metadata = "{}",
+                     .tags = "[]", .importance = 0.2 };
+    fs_doc vital = { .content = "Meeting notes: pricing discussion", .metadata = "{}",
+                     .tags = "[]", .importance = 1.0 };
+    cr_assert_eq(memory_add(M, &fresh, 1, NULL), 0);
+    CLOCK_NOW -= 48LL * 3600 * 1000;
+    cr_assert_eq(memory_add(M, &vital, 1, NULL), 0); /* as old as `old` */
+    CLOCK_NOW += 48LL * 3600 * 1000;
+    /* Same text: equal relevance.  Recency alone puts `fresh` first. */
+    memory_query q = { .text = "pricing meeting", .limit = 3,
+                       .threshold = -INFINITY, .w_recency = 1,
+                       .half_life_hours = 24 };
+    memory_hit *h;
+    size_t n;
+    cr_assert_eq(memory_search(M, &q, &h, &n, NULL), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(h[0].doc.id, fresh.id);
+    cr_assert_float_eq(h[0].score - h[0].relevance, 1.0, 1e-9, "age 0: full recency");
+    cr_assert_float_eq(h[1].score - h[1].relevance, 0.25, 1e-9, "two half-lives");
+    memory_hits_free(h, n);
+    /* Importance outweighing recency puts `vital` first. */
+    q.w_importance = 2;
+    cr_assert_eq(memory_search(M, &q, &h, &n, NULL), 0);
+    cr_assert_eq(h[0].doc.id, vital.id);
+    memory_hits_free(h, n);
+}
