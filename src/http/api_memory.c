@@ -385,6 +385,91 @@ void api_memory_get(http_req *req, http_resp *resp)
     fs_doc_clear(&d);
 }
 
+/* Applies the patch fields present in o to d.  OUT: *content, whether the
+ * content (or the vector) changes.  false after a 400. */
+static bool apply_patch(http_req *req, json_t *o, http_resp *resp, fs_doc *d,
+                        bool *content)
+{
+    body_in in = { o, "", resp };
+    const char *text = NULL, *kind = NULL;
+    json_t *meta = NULL, *tags = NULL;
+    float *vec = NULL;
+    size_t dims = 0;
+    if (!json_is_object(o) ||
+        !body_str(&in, "content", 0, MEMORY_MAX_CONTENT, &text) ||
+        !body_str(&in, "kind", 0, MAX_NAME, &kind) ||
+        !body_obj(&in, "metadata", 0, &meta) ||
+        !body_str_array(&in, "tags", 0, MAX_TAGS, MAX_NAME, &tags) ||
+        !body_num(&in, "importance", 0, 1, &d->importance) ||
+        !body_vector(&in, "embedding", &vec, &dims)) {
+        if (!json_is_object(o))
+            http_resp_error(resp, 400, "invalid_json", "the body must be an object");
+        return false;
+    }
+    if (json_object_get(o, "agent") && req->principal->role != AUTH_ADMIN) {
+        http_resp_error(resp, 403, "forbidden", "only an admin may change the "
+                        "owner of a document");
+        free(vec);
+        return false;
+    }
+    const char *agent = NULL;
+    if (!body_str(&in, "agent", 0, MAX_NAME, &agent)) {
+        free(vec);
+        return false;
+    }
+#define REPLACE(field, value) \
+    do { free(d->field); d->field = (value); } while (0)
+    if (agent) REPLACE(agent, xstrdup(agent));
+    if (kind) REPLACE(kind, xstrdup(kind));
+    if (meta) REPLACE(metadata, http_json_dump(meta, 0));
+    if (tags) REPLACE(tags, http_json_dump(tags, 0));
+    *content = vec || (text && strcmp(text, d->content) != 0);
+    if (text) REPLACE(content, xstrdup(text));
+    if (vec) {
+        REPLACE(embedding, vec);
+        d->dims = dims;
+    }
+#undef REPLACE
+    return true;
+}
+
+/* PATCH /v1/memory/{id}: the fields given replace the stored ones;
+ * new content is re-chunked and re-embedded. */
+void api_memory_patch(http_req *req, http_resp *resp)
+{
+    int64_t id;
+    fs_doc d;
+    if (!doc_id(req, resp, &id)) return;
+    json_t *root = body_parse(req->body, req->body_len, false, resp);
+    if (!root) return;
+    int rc = store_doc_get(req->app->st, id, false, &d);
+    if (rc || d.parent_id) {
+        if (!rc) fs_doc_clear(&d);
+        http_resp_fail(resp, req, rc ? rc : FS_ENOTFOUND, "no such document");
+        goto out;
+    }
+    bool content = false;
+    const char *why = NULL;
+    if (req->principal->role == AUTH_AGENT &&
+        (!d.agent || !api_require_self(req, resp, d.agent))) {
+        if (!d.agent) http_resp_error(resp, 403, "forbidden",
+                                      "only an admin may change this document");
+    } else if (apply_patch(req, root, resp, &d, &content)) {
+        rc = memory_update(req->app->mem, &d, content, &why);
+        if (rc) {
+            memory_fail(req, resp, rc, why, "cannot update");
+        } else {
+            fs_doc_clear(&d);
+            rc = store_doc_get(req->app->st, id, false, &d);
+            if (rc) http_resp_fail(resp, req, rc, "no such document");
+            else http_resp_json(resp, 200, doc_json(&d));
+        }
+    }
+    fs_doc_clear(&d);
+out:
+    json_decref(root);
+}
+
 void api_memory_delete(http_req *req, http_resp *resp)
 {
     int64_t id;

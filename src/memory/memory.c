@@ -276,6 +276,24 @@ static void index_batch(memory *m, const batch *b)
     pthread_rwlock_unlock(&m->lock);
 }
 
+/* Points each record at its vector: the caller's ("user") or the one the
+ * embedder made in vecs. */
+static void attach_vectors(memory *m, batch *b, float *vecs)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->rec[i].embedding) {
+            b->rec[i].embedder = "user";
+            b->rec[i].embedder_version = "user";
+        }
+    for (size_t t = 0; t < b->nt; t++) {
+        fs_doc *r = &b->rec[b->target[t]];
+        r->embedding = vecs + t * m->sp.dims;
+        r->dims = m->sp.dims;
+        r->embedder = (char *)m->emb->name;
+        r->embedder_version = (char *)m->emb->version;
+    }
+}
+
 int memory_add(memory *m, fs_doc *docs, size_t n, const char **why)
 {
     if (why) *why = NULL;
@@ -293,18 +311,7 @@ int memory_add(memory *m, fs_doc *docs, size_t n, const char **why)
         if (why) *why = m->emb->error;
         goto out;
     }
-    for (size_t i = 0; i < b.n; i++)
-        if (b.rec[i].embedding) { /* brought by the caller */
-            b.rec[i].embedder = "user";
-            b.rec[i].embedder_version = "user";
-        }
-    for (size_t t = 0; t < b.nt; t++) {
-        fs_doc *r = &b.rec[b.target[t]];
-        r->embedding = vecs + t * d;
-        r->dims = d;
-        r->embedder = (char *)m->emb->name;
-        r->embedder_version = (char *)m->emb->version;
-    }
+    attach_vectors(m, &b, vecs);
     if ((rc = store_doc_add(m->st, b.rec, b.n, fs_now(m->clk))))
         goto out;
     index_batch(m, &b);
@@ -314,6 +321,48 @@ int memory_add(memory *m, fs_doc *docs, size_t n, const char **why)
             docs[b.source[i]].created_at = b.rec[i].created_at;
             docs[b.source[i]].updated_at = b.rec[i].updated_at;
         }
+out:
+    free(vecs);
+    batch_free(&b);
+    return rc;
+}
+
+/* Swaps the index's vectors of an updated document. */
+static void reindex(memory *m, int64_t id, const int64_t *removed, size_t nrem,
+                    const batch *b)
+{
+    pthread_rwlock_wrlock(&m->lock);
+    hnsw_remove(m->idx, id); /* absent when it was chunked: fine */
+    for (size_t i = 0; i < nrem; i++) hnsw_remove(m->idx, removed[i]);
+    pthread_rwlock_unlock(&m->lock);
+    index_batch(m, b);
+}
+
+int memory_update(memory *m, fs_doc *d, bool content, const char **why)
+{
+    if (why) *why = NULL;
+    int rc = check_doc(m, d);
+    int64_t now = fs_now(m->clk), *removed = NULL;
+    size_t nrem = 0;
+    if (rc || !content)
+        return rc ? rc : store_doc_update(m->st, d, false, NULL, 0, now,
+                                          &removed, &nrem);
+    batch b = { 0 };
+    plan_doc(m, &b, d, 0);
+    size_t dims = m->sp.dims;
+    float *vecs = xmalloc((b.nt ? b.nt : 1) * dims * sizeof *vecs);
+    rc = b.nt ? embed_texts(m->emb, b.texts, b.lens, b.nt, vecs) : 0;
+    if (rc) {
+        if (why) *why = m->emb->error;
+        goto out;
+    }
+    attach_vectors(m, &b, vecs);
+    b.rec[0].id = d->id;
+    if ((rc = store_doc_update(m->st, &b.rec[0], true, b.rec + 1, b.n - 1, now,
+                               &removed, &nrem)))
+        goto out;
+    reindex(m, d->id, removed, nrem, &b);
+    free(removed);
 out:
     free(vecs);
     batch_free(&b);

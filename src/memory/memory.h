@@ -65,6 +65,15 @@ void memory_close(memory *m);
  */
 int memory_add(memory *m, fs_doc *docs, size_t n, const char **why);
 
+/*
+ * Replaces document d->id's fields with d's (the caller merges a patch into
+ * the stored record first).  With content true, d's content (and, if
+ * given, its embedding) is new: it is re-chunked and re-embedded, and the
+ * index swaps the old vectors for the new ones.  Errors: as memory_add,
+ * and FS_ENOTFOUND.
+ */
+int memory_update(memory *m, fs_doc *d, bool content, const char **why);
+
 /* Deletes a document and its chunks from the store and the index. */
 int memory_delete(memory *m, int64_t id);
 

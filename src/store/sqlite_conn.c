@@ -142,6 +142,14 @@ static const char *const sql_text[SQ__COUNT] = {
                      "AND text_hash=?2",
     [SQ_CACHE_PUT] = "INSERT INTO embedding_cache VALUES(?1,?2,?3,?4) "
                      "ON CONFLICT DO NOTHING",
+    [SQ_DOC_UPDATE_META] =
+        "UPDATE documents SET kind=?2,agent=?3,metadata=?4,tags=?5,"
+        "importance=?6,updated_at=?7 WHERE id=?1 OR parent_id=?1",
+    [SQ_DOC_UPDATE_CONTENT] =
+        "UPDATE documents SET content=?2,embedding=?3,embedder=?4,"
+        "embedder_version=?5,updated_at=?6 WHERE id=?1",
+    [SQ_DOC_CHUNKS] = "SELECT id FROM documents WHERE parent_id=?1",
+    [SQ_DOC_DELETE_CHUNKS] = "DELETE FROM documents WHERE parent_id=?1",
     [SQ_TERM_DF] = "SELECT doc FROM documents_vocab WHERE term=?1",
     [SQ_DOC_COUNT] = "SELECT count(*) FROM documents",
     [SQ_SETTING_INIT] = "INSERT INTO memory_settings(key,value) VALUES(?1,?2) "

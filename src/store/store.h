@@ -149,6 +149,9 @@ typedef struct store_ops {
 
     int (*doc_add)(store *st, fs_doc *docs, size_t n, int64_t now);
     int (*doc_get)(store *st, int64_t id, bool with_embedding, fs_doc *out);
+    int (*doc_update)(store *st, const fs_doc *d, bool content, fs_doc *chunks,
+                      size_t n, int64_t now, int64_t **removed,
+                      size_t *nremoved);
     int (*doc_delete)(store *st, int64_t id, int64_t **ids, size_t *n);
     int (*doc_list)(store *st, const store_doc_filter *f, bool with_embedding,
                     fs_doc **out, size_t *n);
@@ -344,6 +347,18 @@ static inline int store_doc_add(store *st, fs_doc *docs, size_t n, int64_t now)
 static inline int store_doc_get(store *st, int64_t id, bool with_embedding,
                                 fs_doc *out)
 { return st->ops->doc_get(st, id, with_embedding, out); }
+
+/*
+ * Updates document d->id: kind, agent, metadata, tags and importance from
+ * d; when content is true also its content, embedding and embedder, and
+ * its chunks are replaced by chunks[0..n) (their parent_id is set here),
+ * bumping the epoch.  One transaction.  OUT: *removed (caller frees), the
+ * ids of the chunks dropped; chunks[i].id.  Errors: FS_ENOTFOUND.
+ */
+static inline int store_doc_update(store *st, const fs_doc *d, bool content,
+                                   fs_doc *chunks, size_t n, int64_t now,
+                                   int64_t **removed, size_t *nremoved)
+{ return st->ops->doc_update(st, d, content, chunks, n, now, removed, nremoved); }
 
 /* Deletes a document with its chunks and bumps the epoch.  OUT: the ids
  * removed (caller frees), so every index can drop them.  FS_ENOTFOUND. */

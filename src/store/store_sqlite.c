@@ -1154,6 +1154,111 @@ static int sq_doc_add(store *st, fs_doc *docs, size_t n, int64_t now)
     return rc;
 }
 
+typedef struct update_arg {
+    const fs_doc *d;
+    bool content;
+    fs_doc *chunks;
+    size_t n;
+    int64_t now;
+    int64_t *removed;
+    size_t nremoved;
+} update_arg;
+
+static int update_meta(sqlc *c, const fs_doc *d, int64_t now)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_DOC_UPDATE_META);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, d->id);
+    sqlc_bind_text(s, 2, d->kind);
+    sqlc_bind_text(s, 3, d->agent);
+    sqlite3_bind_text(s, 4, d->metadata ? d->metadata : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, d->tags ? d->tags : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 6, d->importance);
+    sqlite3_bind_int64(s, 7, now);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "doc update");
+    return sqlite3_changes(c->db) ? 0 : FS_ENOTFOUND;
+}
+
+/* Collects the ids of d's chunks, then deletes them. */
+static int drop_chunks(sqlc *c, update_arg *a)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_DOC_CHUNKS);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->d->id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (a->nremoved == cap) {
+            cap = cap ? 2 * cap : 8;
+            a->removed = xrealloc(a->removed, cap * sizeof *a->removed);
+        }
+        a->removed[a->nremoved++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "doc chunks");
+    if (!(s = sqlc_stmt(c, SQ_DOC_DELETE_CHUNKS))) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->d->id);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "doc chunks delete");
+}
+
+static int update_content(sqlc *c, update_arg *a)
+{
+    const fs_doc *d = a->d;
+    int rc = drop_chunks(c, a);
+    if (rc) return rc;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_DOC_UPDATE_CONTENT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, d->id);
+    sqlite3_bind_text(s, 2, d->content ? d->content : "", -1, SQLITE_STATIC);
+    if (d->embedding)
+        sqlite3_bind_blob(s, 3, d->embedding, (int)(d->dims * sizeof(float)),
+                          SQLITE_STATIC);
+    sqlc_bind_text(s, 4, d->embedder);
+    sqlc_bind_text(s, 5, d->embedder_version);
+    sqlite3_bind_int64(s, 6, a->now);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "doc content");
+    rc = 0;
+    doc_arg ins = { .docs = a->chunks, .n = a->n, .now = a->now,
+                    .ids = xcalloc(a->n ? a->n : 1, sizeof(int64_t)) };
+    for (size_t i = 0; i < a->n && !rc; i++) {
+        a->chunks[i].parent_id = d->id;
+        a->chunks[i].parent_ref = -1;
+        rc = doc_insert(c, &ins, i);
+        a->chunks[i].id = ins.ids[i];
+    }
+    free(ins.ids);
+    return rc ? rc : bump_epoch(c);
+}
+
+static int doc_update_fn(sqlc *c, void *arg)
+{
+    update_arg *a = arg;
+    int rc = update_meta(c, a->d, a->now);
+    if (!rc && a->content) rc = update_content(c, a);
+    return rc;
+}
+
+static int sq_doc_update(store *st, const fs_doc *d, bool content,
+                         fs_doc *chunks, size_t n, int64_t now,
+                         int64_t **removed, size_t *nremoved)
+{
+    update_arg a = { d, content, chunks, n, now, NULL, 0 };
+    int rc = wsubmit(S(st), doc_update_fn, &a);
+    if (rc) {
+        free(a.removed);
+        return rc;
+    }
+    *removed = a.removed;
+    *nremoved = a.nremoved;
+    return 0;
+}
+
 static int doc_get_fn(sqlc *c, void *arg)
 {
     doc_arg *a = arg;
@@ -1609,6 +1714,7 @@ static const store_ops sqlite_ops = {
     .key_count = sq_key_count,
     .doc_add = sq_doc_add,
     .doc_get = sq_doc_get,
+    .doc_update = sq_doc_update,
     .doc_delete = sq_doc_delete,
     .doc_list = sq_doc_list,
     .memory_epoch = sq_memory_epoch,

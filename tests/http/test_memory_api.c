@@ -244,3 +244,24 @@ Test(memory_api, ranking_by_importance_and_bad_rank_fields)
     json_decref(call("POST", "/v1/search/semantic",
                      "{\"query\":\"pricing\",\"rank\":{\"recency\":-1}}", S.key, 400));
 }
+
+Test(memory_api, patch_updates_fields_and_content)
+{
+    corpus();
+    json_t *r = call("PATCH", "/v1/memory/1",
+                     "{\"tags\":[\"escalated\"],\"importance\":0.8}", S.key, 200);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(r, "tags"), 0)),
+                     "escalated");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "content")),
+                     "Acme Corp asked for a refund of invoice 1042", "content kept");
+    json_decref(r);
+    json_decref(call("PATCH", "/v1/memory/1",
+                     "{\"content\":\"Warehouse pallets inventory\"}", S.key, 200));
+    r = call("POST", "/v1/search/semantic",
+             "{\"query\":\"pallets in the warehouse\",\"limit\":1}", S.key, 200);
+    cr_assert_eq(top_id(r), 1, "found by the new content");
+    json_decref(r);
+    json_decref(call("PATCH", "/v1/memory/1", "{\"importance\":7}", S.key, 400));
+    json_decref(call("PATCH", "/v1/memory/1", "{\"content\":\"\"}", S.key, 400));
+    json_decref(call("PATCH", "/v1/memory/999", "{\"kind\":\"x\"}", S.key, 404));
+}

@@ -454,3 +454,54 @@ Test(memory, ranking_adds_importance_and_recency)
     cr_assert_eq(h[0].doc.id, vital.id);
     memory_hits_free(h, n);
 }
+
+/* --- updates --------------------------------------------------------------- */
+
+Test(memory, updates_change_fields_and_reembed_new_content)
+{
+    int64_t ids[4];
+    corpus(ids);
+    fs_doc d;
+    cr_assert_eq(store_doc_get(T.st, ids[0], false, &d), 0);
+    int64_t e0;
+    cr_assert_eq(store_memory_epoch(T.st, &e0), 0);
+    free(d.tags);
+    d.tags = strdup("[\"escalated\"]");
+    d.importance = 0.9;
+    cr_assert_eq(memory_update(M, &d, false, NULL), 0);
+    int64_t e1;
+    cr_assert_eq(store_memory_epoch(T.st, &e1), 0);
+    cr_assert_eq(e1, e0, "fields alone leave the vectors (and the epoch) be");
+    fs_doc got;
+    cr_assert_eq(store_doc_get(T.st, ids[0], false, &got), 0);
+    cr_assert_str_eq(got.tags, "[\"escalated\"]");
+    fs_doc_clear(&got);
+
+    free(d.content);
+    d.content = strdup("Warehouse inventory count for pallets");
+    int urc = memory_update(M, &d, true, NULL);
+    cr_assert_eq(urc, 0, "update: %s", fs_strerror(urc));
+    size_t n;
+    memory_hit *h = search("pallets inventory in the warehouse", 1, NULL, &n);
+    cr_assert_eq(h[0].doc.id, ids[0], "found by its new content");
+    memory_hits_free(h, n);
+    h = search("refund for the Acme invoice", 4, NULL, &n);
+    cr_assert_neq(h[0].doc.id, ids[0], "no longer by its old content");
+    memory_hits_free(h, n);
+
+    /* Growing past the chunk size: chunks replace the single vector. */
+    char big[2000] = "";
+    for (int i = 0; i < 20; i++) strcat(big, "Pallet audit and warehouse inventory. ");
+    free(d.content);
+    d.content = strdup(big);
+    size_t before = memory_indexed(M);
+    cr_assert_eq(memory_update(M, &d, true, NULL), 0);
+    cr_assert_gt(memory_indexed(M), before, "chunks indexed, the old vector gone");
+    free(d.content);
+    d.content = strdup("short again");
+    cr_assert_eq(memory_update(M, &d, true, NULL), 0);
+    cr_assert_eq(memory_indexed(M), before, "chunks dropped with their vectors");
+    fs_doc_clear(&d);
+    d = (fs_doc){ .id = 987654, .content = "x", .metadata = "{}", .tags = "[]" };
+    cr_assert_eq(memory_update(M, &d, false, NULL), FS_ENOTFOUND);
+}
