@@ -43,6 +43,7 @@ const http_route api_routes[] = {
     { "GET", "/v1/memory/{id}", api_memory_get, HTTP_AGENT },
     { "DELETE", "/v1/memory/{id}", api_memory_delete, HTTP_AGENT },
     { "PATCH", "/v1/memory/{id}", api_memory_patch, HTTP_AGENT },
+    { "POST", "/v1/memory/consolidate", api_memory_consolidate, 0 },
     { "POST", "/v1/search/semantic", api_search_semantic, HTTP_AGENT },
     { "POST", "/v1/search/hybrid", api_search_hybrid, HTTP_AGENT },
     { "POST", "/v1/search/similar", api_search_similar, HTTP_AGENT },

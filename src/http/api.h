@@ -66,6 +66,7 @@ void api_memory_list(http_req *req, http_resp *resp);
 void api_memory_get(http_req *req, http_resp *resp);
 void api_memory_delete(http_req *req, http_resp *resp);
 void api_memory_patch(http_req *req, http_resp *resp);
+void api_memory_consolidate(http_req *req, http_resp *resp);
 void api_search_semantic(http_req *req, http_resp *resp);
 void api_search_hybrid(http_req *req, http_resp *resp);
 void api_search_similar(http_req *req, http_resp *resp);

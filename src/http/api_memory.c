@@ -862,3 +862,35 @@ void api_search_cluster(http_req *req, http_resp *resp)
     filter_free(&fb);
     json_decref(root);
 }
+
+/* POST /v1/memory/consolidate {"threshold":0.95,"filter":{…},"dry_run":false}
+ * -> {"merges":[{"survivor","merged","similarity"}],"count"}. */
+void api_memory_consolidate(http_req *req, http_resp *resp)
+{
+    json_t *root = body_parse(req->body, req->body_len, true, resp);
+    if (!root) return;
+    body_in in = { root, "", resp };
+    double threshold = 0.95;
+    bool dry = false;
+    filter_buf fb = { 0 };
+    if (body_num(&in, "threshold", 0, 1, &threshold) &&
+        body_bool(&in, "dry_run", 0, &dry) && read_filter(root, resp, &fb)) {
+        memory_merge *mg;
+        size_t n;
+        int rc = memory_consolidate(req->app->mem, &fb.f, threshold, dry, &mg, &n);
+        if (rc) {
+            http_resp_fail(resp, req, rc, "consolidate");
+        } else {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, json_pack("{s:I,s:I,s:f}", "survivor",
+                    (json_int_t)mg[i].survivor, "merged", (json_int_t)mg[i].merged,
+                    "similarity", mg[i].similarity));
+            free(mg);
+            http_resp_json(resp, 200, json_pack("{s:o,s:I,s:b}", "merges", arr,
+                                                "count", (json_int_t)n, "dry_run", dry));
+        }
+    }
+    filter_free(&fb);
+    json_decref(root);
+}

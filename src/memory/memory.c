@@ -8,6 +8,7 @@
 #include "memory/memory.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -885,4 +886,108 @@ void memory_clusters_free(memory_cluster *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) cluster_clear(&c[i]);
     free(c);
+}
+
+/* --- consolidation ---------------------------------------------------- */
+
+/* JSON text of the union of two tag arrays (a's order, then b's new). */
+static char *merge_tags(const char *a, const char *b)
+{
+    json_t *ja = json_loads(a ? a : "[]", 0, NULL);
+    json_t *jb = json_loads(b ? b : "[]", 0, NULL);
+    if (!json_is_array(ja)) ja = (json_decref(ja), json_array());
+    size_t i, j;
+    json_t *v, *w;
+    json_array_foreach(jb, i, v) {
+        bool seen = false;
+        json_array_foreach(ja, j, w) seen |= json_equal(v, w);
+        if (!seen) json_array_append(ja, v);
+    }
+    char *out = json_dumps(ja, JSON_COMPACT);
+    json_decref(ja);
+    json_decref(jb);
+    return out ? out : xstrdup("[]");
+}
+
+/* JSON text of a's metadata with b's keys that a lacks. */
+static char *merge_meta(const char *a, const char *b)
+{
+    json_t *ja = json_loads(a ? a : "{}", 0, NULL);
+    json_t *jb = json_loads(b ? b : "{}", 0, NULL);
+    if (!json_is_object(ja)) ja = (json_decref(ja), json_object());
+    if (json_is_object(jb)) json_object_update_missing(ja, jb);
+    char *out = json_dumps(ja, JSON_COMPACT);
+    json_decref(ja);
+    json_decref(jb);
+    return out ? out : xstrdup("{}");
+}
+
+/* Folds document `gone` into `keep` and deletes it. */
+static int merge_into(memory *m, int64_t keep, int64_t gone)
+{
+    fs_doc k, g;
+    int rc = store_doc_get(m->st, keep, false, &k);
+    if (rc) return rc;
+    if ((rc = store_doc_get(m->st, gone, false, &g))) {
+        fs_doc_clear(&k);
+        return rc;
+    }
+    char *tags = merge_tags(k.tags, g.tags), *meta = merge_meta(k.metadata, g.metadata);
+    free(k.tags);
+    free(k.metadata);
+    k.tags = tags;
+    k.metadata = meta;
+    if (g.importance > k.importance) k.importance = g.importance;
+    rc = memory_update(m, &k, false, NULL);
+    if (!rc) rc = memory_delete(m, gone);
+    fs_doc_clear(&k);
+    fs_doc_clear(&g);
+    return rc;
+}
+
+static bool merged_already(const memory_merge *v, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].merged == id) return true;
+    return false;
+}
+
+int memory_consolidate(memory *m, const store_doc_filter *f, double threshold,
+                       bool dry_run, memory_merge **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!(threshold >= 0 && threshold <= 1)) return FS_EINVAL;
+    fs_doc *docs;
+    float *vecs;
+    size_t nd, cap = 0;
+    int rc = cluster_inputs(m, f, MEMORY_CLUSTER_MAX_DOCS, &docs, &vecs, &nd);
+    for (size_t i = nd; !rc && i-- > 0;) { /* oldest first: survivors */
+        if (merged_already(*out, *n, docs[i].id)) continue;
+        memory_query q = { .vector = vecs + i * m->sp.dims, .dims = m->sp.dims,
+                           .limit = 10, .threshold = threshold,
+                           .filter = f, .exclude = &docs[i].id, .nexclude = 1 };
+        memory_hit *h;
+        size_t nh;
+        if ((rc = memory_search(m, &q, &h, &nh, NULL))) break;
+        for (size_t j = 0; j < nh && !rc; j++) {
+            int64_t other = h[j].doc.id;
+            if (other < docs[i].id || merged_already(*out, *n, other)) continue;
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                *out = xrealloc(*out, cap * sizeof **out);
+            }
+            (*out)[(*n)++] = (memory_merge){ docs[i].id, other, h[j].relevance };
+            if (!dry_run) rc = merge_into(m, docs[i].id, other);
+        }
+        memory_hits_free(h, nh);
+    }
+    fs_docs_free(docs, nd);
+    free(vecs);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }

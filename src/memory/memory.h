@@ -171,6 +171,23 @@ int memory_cluster_docs(memory *m, const store_doc_filter *f, size_t k,
                         double *silhouette);
 void memory_clusters_free(memory_cluster *c, size_t n);
 
+typedef struct memory_merge {
+    int64_t survivor;
+    int64_t merged;       /* folded into survivor and deleted */
+    double similarity;
+} memory_merge;
+
+/*
+ * Consolidation: every pair of top-level documents passing f whose
+ * similarity is >= threshold is merged into the older one (the survivor
+ * keeps its content; tags are united, importance is the larger, metadata
+ * keys it lacks are added) and the newer one is deleted.  dry_run only
+ * reports.  OUT: *out (caller frees), *n.  Errors: FS_EINVAL (threshold
+ * outside 0..1), FS_EIO.
+ */
+int memory_consolidate(memory *m, const store_doc_filter *f, double threshold,
+                       bool dry_run, memory_merge **out, size_t *n);
+
 /* Vectors in the index. */
 size_t memory_indexed(memory *m);
 /* Whether the index was loaded from its file at open (not rebuilt). */

@@ -265,3 +265,22 @@ Test(memory_api, patch_updates_fields_and_content)
     json_decref(call("PATCH", "/v1/memory/1", "{\"content\":\"\"}", S.key, 400));
     json_decref(call("PATCH", "/v1/memory/999", "{\"kind\":\"x\"}", S.key, 404));
 }
+
+Test(memory_api, consolidate_over_http)
+{
+    json_decref(call("POST", "/v1/memory", "{\"documents\":["
+        "{\"content\":\"Acme asked for a refund of invoice 1042\",\"tags\":[\"a\"]},"
+        "{\"content\":\"Acme asked for a refund of invoice 1042.\",\"tags\":[\"b\"]},"
+        "{\"content\":\"Something else entirely\"}]}", S.key, 201));
+    json_t *r = call("POST", "/v1/memory/consolidate",
+                     "{\"threshold\":0.95,\"dry_run\":true}", S.key, 200);
+    cr_assert_eq(json_integer_value(json_object_get(r, "count")), 1);
+    json_decref(r);
+    r = call("POST", "/v1/memory/consolidate", "{\"threshold\":0.95}", S.key, 200);
+    json_t *m0 = json_array_get(json_object_get(r, "merges"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(m0, "survivor")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(m0, "merged")), 2);
+    json_decref(r);
+    json_decref(call("GET", "/v1/memory/2", NULL, S.key, 404));
+    json_decref(call("POST", "/v1/memory/consolidate", "{\"threshold\":3}", S.key, 400));
+}

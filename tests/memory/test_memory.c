@@ -505,3 +505,42 @@ Test(memory, updates_change_fields_and_reembed_new_content)
     d = (fs_doc){ .id = 987654, .content = "x", .metadata = "{}", .tags = "[]" };
     cr_assert_eq(memory_update(M, &d, false, NULL), FS_ENOTFOUND);
 }
+
+/* --- consolidation ------------------------------------------------------- */
+
+Test(memory, consolidation_merges_near_duplicates_into_the_older)
+{
+    fs_doc a = { .content = "Acme asked for a refund of invoice 1042",
+                 .metadata = "{\"source\":\"email\"}", .tags = "[\"billing\"]",
+                 .importance = 0.3 };
+    fs_doc b = { .content = "Acme asked for a refund of invoice 1042.",
+                 .metadata = "{\"source\":\"call\",\"rep\":\"ana\"}",
+                 .tags = "[\"vip\"]", .importance = 0.8 };
+    fs_doc c = { .content = "Initech renewed the enterprise licence",
+                 .metadata = "{}", .tags = "[]", .importance = 0.5 };
+    cr_assert_eq(memory_add(M, &a, 1, NULL), 0);
+    cr_assert_eq(memory_add(M, &b, 1, NULL), 0);
+    cr_assert_eq(memory_add(M, &c, 1, NULL), 0);
+    memory_merge *mg;
+    size_t n;
+    cr_assert_eq(memory_consolidate(M, NULL, 0.95, true, &mg, &n), 0);
+    cr_assert_eq(n, 1, "only the near-duplicate pair");
+    cr_assert_eq(mg[0].survivor, a.id);
+    cr_assert_eq(mg[0].merged, b.id);
+    cr_assert_geq(mg[0].similarity, 0.95);
+    free(mg);
+    cr_assert_eq(memory_indexed(M), 3, "a dry run changes nothing");
+    cr_assert_eq(memory_consolidate(M, NULL, 0.95, false, &mg, &n), 0);
+    cr_assert_eq(n, 1);
+    free(mg);
+    fs_doc got;
+    cr_assert_eq(store_doc_get(T.st, b.id, false, &got), FS_ENOTFOUND);
+    cr_assert_eq(store_doc_get(T.st, a.id, false, &got), 0);
+    cr_assert_str_eq(got.tags, "[\"billing\",\"vip\"]");
+    cr_assert_str_eq(got.metadata, "{\"source\":\"email\",\"rep\":\"ana\"}",
+                     "the survivor's keys win, new keys are added");
+    cr_assert_float_eq(got.importance, 0.8, 1e-9);
+    fs_doc_clear(&got);
+    cr_assert_eq(memory_indexed(M), 2);
+    cr_assert_eq(memory_consolidate(M, NULL, 2, true, &mg, &n), FS_EINVAL);
+}
