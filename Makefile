@@ -29,6 +29,10 @@ TEST_SRC := $(shell find tests -name '*.c' 2>/dev/null | sort)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# C++ drivers of other libraries (FAISS), built by `make bench` only.
+BENCH_CXX_SRC := $(shell find bench -name '*.cpp' 2>/dev/null | sort)
+BENCH_CXX_BIN := $(BENCH_CXX_SRC:bench/%.cpp=$(BUILD)/bench/%)
+CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -MMD -MP -fopenmp
 FUZZ_SRC := $(shell find fuzz -name '*.c' 2>/dev/null | sort)
 FUZZ_REPLAY_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/replay/%.o)
 FUZZ_SECONDS ?= 60
@@ -56,6 +60,10 @@ $(BUILD)/flowstate-tests: $(TEST_OBJ) $(FUZZ_REPLAY_OBJ) $(BUILD)/libflowstate.a
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libflowstate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BENCH_CXX_BIN): $(BUILD)/bench/%: bench/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $< -lfaiss -llapack -lblas -ldl
 
 # The fuzz targets without LLVMFuzzerTestOneInput, linked into the tests
 # (tests/fuzz/test_corpus.c replays the corpora through them).
@@ -99,7 +107,8 @@ check: deps-test
 	scripts/run-tests.sh $(BUILD)
 
 bench: deps-bench
-	@$(MAKE) --no-print-directory BUILD=build/rel all $(BENCH_BIN:$(BUILD)/%=build/rel/%)
+	@$(MAKE) --no-print-directory BUILD=build/rel all $(BENCH_BIN:$(BUILD)/%=build/rel/%) \
+	    $(BENCH_CXX_BIN:$(BUILD)/%=build/rel/%)
 	scripts/bench.sh build/rel
 
 # Every fuzz/ target, built with clang + libFuzzer + ASan + UBSan in
@@ -119,7 +128,7 @@ fuzz-merge: deps-fuzz
 	fuzz/run.sh merge build/fuzz
 
 format:
-	clang-format -i $(SRC) $(TEST_SRC) $(BENCH_SRC) $(FUZZ_SRC) \
+	clang-format -i $(SRC) $(TEST_SRC) $(BENCH_SRC) $(BENCH_CXX_SRC) $(FUZZ_SRC) \
 	    $(shell find src tests bench fuzz -name '*.h')
 
 clean:

@@ -8,7 +8,10 @@ need=(pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
       libcurl4-openssl-dev libstemmer-dev)
 case "${1:-build}" in
   test)  need+=(libcriterion-dev curl procps) ;;
-  bench) need+=(libcriterion-dev curl procps wrk nginx-light sqlite3) ;;
+  # g++ and FAISS (with OpenBLAS) for bench/faiss_bench.cpp, the anchor of
+  # `flowstate bench vectors`.
+  bench) need+=(libcriterion-dev curl procps wrk nginx-light sqlite3
+                g++ libfaiss-dev libopenblas-dev) ;;
   fuzz)  need+=(clang libclang-rt-14-dev) ;;
 esac
 
