@@ -1,6 +1,6 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
- * command from a static table (serve, job, agent, queue).
+ * command from a static table (serve, job, agent, queue, bench).
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +20,7 @@ static const command commands[] = {
     { "job", cli_job_main, "enqueue, list, show, cancel and retry jobs" },
     { "agent", cli_agent_main, "list and show registered agents" },
     { "queue", cli_queue_main, "queue statistics" },
+    { "bench", cli_bench_main, "benchmark the vector indexes (FAISS beside)" },
 };
 
 static void usage(FILE *out)

@@ -24,5 +24,8 @@ enum cli_exit {
 int cli_job_main(int argc, char **argv);
 int cli_agent_main(int argc, char **argv);
 int cli_queue_main(int argc, char **argv);
+/* `flowstate bench vectors` runs in-process, no server (cli_bench.c);
+ * exit 0 ok, 1 bad or missing data files, 2 usage. */
+int cli_bench_main(int argc, char **argv);
 
 #endif
