@@ -46,8 +46,17 @@ typedef struct feature {
     double weight;
 } feature;
 
+/* IDF values already looked up in this call, by term hash: a batch of
+ * texts repeats most words, and each lookup is a store query. */
+typedef struct idf_memo {
+    uint64_t *key; /* 0 = empty */
+    double *val;
+    size_t cap, n;
+} idf_memo;
+
 typedef struct collect {
     local *l;
+    idf_memo memo;
     feature *f;
     size_t n, cap;
     uint64_t prev_term; /* hash of the previous stemmed word, 0 = none */
@@ -86,11 +95,36 @@ static void add(collect *c, uint64_t hash, double weight)
     c->f[c->n++] = (feature){ mix(hash), weight };
 }
 
+static void memo_grow(idf_memo *m)
+{
+    idf_memo g = { xcalloc(m->cap ? 2 * m->cap : 1024, sizeof(uint64_t)),
+                   NULL, m->cap ? 2 * m->cap : 1024, m->n };
+    g.val = xmalloc(g.cap * sizeof *g.val);
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->key[i]) {
+            size_t j = m->key[i] & (g.cap - 1);
+            while (g.key[j]) j = (j + 1) & (g.cap - 1);
+            g.key[j] = m->key[i];
+            g.val[j] = m->val[i];
+        }
+    free(m->key);
+    free(m->val);
+    *m = g;
+}
+
 static double idf(collect *c, const char *term, size_t len)
 {
     if (!c->l->has_stats) return 1.0;
+    idf_memo *m = &c->memo;
+    if (2 * (m->n + 1) > m->cap) memo_grow(m);
+    uint64_t h = mix(fnv(0xcbf29ce484222325ULL, term, len)) | 1;
+    size_t j = h & (m->cap - 1);
+    for (; m->key[j]; j = (j + 1) & (m->cap - 1))
+        if (m->key[j] == h) return m->val[j];
     double df = c->l->stats.doc_freq(c->l->stats.ctx, term, len);
-    return log(1.0 + (c->doc_count + 1.0) / (df + 1.0));
+    m->key[j] = h;
+    m->n++;
+    return m->val[j] = log(1.0 + (c->doc_count + 1.0) / (df + 1.0));
 }
 
 /* Adds the character n-grams of word (UTF-8 aware: n counts characters). */
@@ -175,6 +209,8 @@ static int local_embed(embedder *e, const char *const *texts,
         project(&c, out + i * e->dims, e->dims);
     }
     free(c.f);
+    free(c.memo.key);
+    free(c.memo.val);
     text_tokenizer_close(tok);
     return rc;
 }

@@ -76,18 +76,18 @@ int space_resolve(store *st, const space_request *req, mem_space *out,
 
 static double stats_docs(void *ctx)
 {
-    int64_t df, n = 0;
-    return store_term_stats(ctx, NULL, &df, &n) == 0 ? (double)n : 0;
+    int64_t n = 0;
+    return store_term_stats(ctx, NULL, NULL, &n) == 0 ? (double)n : 0;
 }
 
 static double stats_df(void *ctx, const char *term, size_t len)
 {
     char t[128];
-    int64_t df = 0, n;
+    int64_t df = 0;
     if (len >= sizeof t) return 0;
     memcpy(t, term, len);
     t[len] = '\0';
-    return store_term_stats(ctx, t, &df, &n) == 0 ? (double)df : 0;
+    return store_term_stats(ctx, t, &df, NULL) == 0 ? (double)df : 0;
 }
 
 static int open_openai(embedder **out, const mem_space *sp, char *msg,

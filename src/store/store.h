@@ -385,7 +385,8 @@ static inline int store_doc_text_search(store *st, const char *query,
 { return st->ops->doc_text_search(st, query, f, out, n); }
 
 /* How many documents contain the stemmed term (term NULL: skip; *df 0),
- * and how many documents there are. */
+ * and how many documents there are (ndocs NULL: skip, as counting reads
+ * the whole table).  df may be NULL too. */
 static inline int store_term_stats(store *st, const char *term, int64_t *df,
                                    int64_t *ndocs)
 { return st->ops->term_stats(st, term, df, ndocs); }

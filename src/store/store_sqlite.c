@@ -1517,22 +1517,24 @@ static int int_query(sqlc *c, sqlc_stmt_id id, const char *arg, int64_t *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "stats");
 }
 
-/* term NULL: only the document count. */
+/* term NULL: no document frequency; a->ndocs < 0: no count (a count
+ * reads the whole table: callers ask once per batch, not per word). */
 static int term_stats_fn(sqlc *c, void *arg)
 {
     text_arg *a = arg;
     int rc = a->query ? int_query(c, SQ_TERM_DF, a->query, &a->df) : 0;
-    return rc ? rc : int_query(c, SQ_DOC_COUNT, NULL, &a->ndocs);
+    if (rc || a->ndocs < 0) return rc;
+    return int_query(c, SQ_DOC_COUNT, NULL, &a->ndocs);
 }
 
 static int sq_term_stats(store *st, const char *term, int64_t *df,
                          int64_t *ndocs)
 {
-    text_arg a = { .query = term };
+    text_arg a = { .query = term, .ndocs = ndocs ? 0 : -1 };
     int rc = rrun(S(st), term_stats_fn, &a);
     if (!rc) {
-        *df = a.df;
-        *ndocs = a.ndocs;
+        if (df) *df = a.df;
+        if (ndocs) *ndocs = a.ndocs;
     }
     return rc;
 }
