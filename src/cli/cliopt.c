@@ -9,12 +9,14 @@
  * wrong and then asks for help gets help, not the error.  Option values
  * given as a separate token may not start with "--" (that is almost always
  * a forgotten value: `--to --json`); "--name=--x" passes such a value on
- * purpose.
+ * purpose.  A command is named in messages as "<group> <cmd>", or just
+ * "<cmd>" for a single command (cliopt_single(): group NULL).
  */
 #include "cli/cliopt.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +53,33 @@ bool cliopt_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return true;
 }
 
+bool cliopt_real_parse(const char *s, double min, double max, double *out)
+{
+    char *end;
+    /* strtod alone would take " 1", "inf", "nan" and hex floats. */
+    if (!s || !(isdigit((unsigned char)*s) || *s == '.' ||
+                (*s == '-' && (isdigit((unsigned char)s[1]) || s[1] == '.'))))
+        return false;
+    if (strpbrk(s, "xXpP")) return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+/* "job list", or "search" for a single command. */
+static const char *cmd_path(const cliopt_ctx *ctx, char *buf, size_t len)
+{
+    if (!ctx->group) return ctx->cmd->name;
+    snprintf(buf, len, "%s %s", ctx->group, ctx->cmd->name);
+    return buf;
+}
+
 static void vreport(const cliopt_ctx *ctx, const char *fmt, va_list ap)
 {
-    fprintf(stderr, "flowstate %s %s: ", ctx->group, ctx->cmd->name);
+    char name[128];
+    fprintf(stderr, "flowstate %s: ", cmd_path(ctx, name, sizeof name));
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }
@@ -69,8 +95,10 @@ int cliopt_fail(const cliopt_ctx *ctx, const char *fmt, ...)
 
 void cliopt_usage(const cliopt_ctx *ctx, FILE *out)
 {
-    fprintf(out, "usage: flowstate %s %s %s\n\n%s\n%s", ctx->group,
-            ctx->cmd->name, ctx->cmd->synopsis, ctx->cmd->help, global_help);
+    char name[128];
+    fprintf(out, "usage: flowstate %s %s\n\n%s\n%s",
+            cmd_path(ctx, name, sizeof name), ctx->cmd->synopsis,
+            ctx->cmd->help, global_help);
 }
 
 /* Records the first problem only: later ones are usually its echoes. */
@@ -129,6 +157,27 @@ static void take_option(const cliopt *opts, const cliopt *globals, int argc,
         *(const char **)o->out = val;
         return;
     }
+    if (o->kind == CLIOPT_LIST) {
+        cliopt_list *list = o->out;
+        if (list->n == CLIOPT_LIST_MAX)
+            note(err, "--%s is given more than %d times", o->name,
+                 CLIOPT_LIST_MAX);
+        else
+            list->v[list->n++] = val;
+        return;
+    }
+    if (o->kind == CLIOPT_REAL) {
+        cliopt_real *real = o->out;
+        bool any = o->min == INT64_MIN && o->max == INT64_MAX;
+        if (cliopt_real_parse(val, (double)o->min, (double)o->max, &real->v))
+            real->set = true;
+        else if (any)
+            note(err, "--%s: '%s' is not a number", o->name, val);
+        else
+            note(err, "--%s: '%s' is not a number from %lld to %lld", o->name,
+                 val, (long long)o->min, (long long)o->max);
+        return;
+    }
     cliopt_num *num = o->out;
     if (!cliopt_int(val, o->min, o->max, &num->v)) {
         note(err, "--%s: '%s' is not a whole number from %lld to %lld", o->name,
@@ -178,11 +227,14 @@ bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
         *exit_code = CLI_EXIT_OK;
         return false;
     }
-    if (!*err && argname && arg && !*arg) note(err, "missing %s", argname);
+    if (!*err && argname && arg && !*arg &&
+        !(ctx->cmd->flags & CLIOPT_ARG_OPTIONAL))
+        note(err, "missing %s", argname);
     if (*err) {
+        char name[128];
         cliopt_fail(ctx, "%s", err);
-        fprintf(stderr, "Try 'flowstate %s %s --help'.\n", ctx->group,
-                ctx->cmd->name);
+        fprintf(stderr, "Try 'flowstate %s --help'.\n",
+                cmd_path(ctx, name, sizeof name));
         *exit_code = CLI_EXIT_USAGE;
         return false;
     }
@@ -230,4 +282,10 @@ int cliopt_dispatch(const char *group, const char *summary,
         fprintf(stderr, "flowstate %s: unknown subcommand '%s'\n", group, name);
     fprintf(stderr, "Try 'flowstate %s --help'.\n", group);
     return CLI_EXIT_USAGE;
+}
+
+int cliopt_single(const cliopt_cmd *cmd, int argc, char **argv)
+{
+    cliopt_ctx ctx = {NULL, cmd};
+    return cmd->run(&ctx, argc, argv);
 }

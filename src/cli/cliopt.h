@@ -1,13 +1,16 @@
 /*
  * cliopt.h - the option parser and subcommand dispatcher shared by the
- * client commands (`flowstate job|agent|queue ...`).
+ * client commands (`flowstate job|agent|queue|memory ...`, `flowstate
+ * search`, `flowstate import`).
  *
  * A command group is a static table of cliopt_cmd {name, run, synopsis,
- * help, argname}; cliopt_dispatch() picks the entry named by argv[1].  A
- * subcommand describes its own options as a static array of cliopt (long
- * names only, "--name VALUE" or "--name=VALUE") and calls cliopt_parse(),
- * which also accepts the global options every command shares (--url, --key,
- * --key-file, --json, --help) into a cliopt_common.
+ * help, argname, flags}; cliopt_dispatch() picks the entry named by
+ * argv[1].  A command without subcommands (`search`) is one cliopt_cmd run
+ * by cliopt_single().  A (sub)command describes its own options as a
+ * static array of cliopt (long names only, "--name VALUE" or
+ * "--name=VALUE"; a CLIOPT_LIST option may repeat) and calls
+ * cliopt_parse(), which also accepts the global options every command
+ * shares (--url, --key, --key-file, --json, --help) into a cliopt_common.
  *
  * Errors are the user's: cliopt_parse() prints one line naming the command
  * and the problem, then a hint to run --help, and the caller returns
@@ -27,6 +30,8 @@ typedef enum {
     CLIOPT_FLAG, /* out: bool *, set true when present */
     CLIOPT_STR,  /* out: const char **, borrowed from argv */
     CLIOPT_INT,  /* out: cliopt_num *, whole number within [min, max] */
+    CLIOPT_REAL, /* out: cliopt_real *, finite decimal within [min, max] */
+    CLIOPT_LIST, /* out: cliopt_list *, every value in order (repeatable) */
 } cliopt_kind;
 
 typedef struct cliopt_num {
@@ -34,11 +39,27 @@ typedef struct cliopt_num {
     int64_t v;
 } cliopt_num;
 
+typedef struct cliopt_real {
+    bool set;
+    double v;
+} cliopt_real;
+
+/* A repeatable option's values, borrowed from argv; more than
+ * CLIOPT_LIST_MAX is a usage error (the server's own limits are lower:
+ * 64 tags, 16 metadata filters). */
+#define CLIOPT_LIST_MAX 64
+typedef struct cliopt_list {
+    const char *v[CLIOPT_LIST_MAX];
+    size_t n;
+} cliopt_list;
+
 typedef struct cliopt {
     const char *name; /* without the dashes: "state" for --state */
     cliopt_kind kind;
     void *out;
-    int64_t min, max; /* CLIOPT_INT only, inclusive */
+    int64_t min, max; /* CLIOPT_INT and CLIOPT_REAL, inclusive; a REAL
+                         option with INT64_MIN..INT64_MAX takes any
+                         finite number */
 } cliopt;
 
 /* The options every client command accepts. */
@@ -50,12 +71,16 @@ typedef struct cliopt_common {
 
 typedef struct cliopt_cmd cliopt_cmd;
 
-/* What a subcommand handler sees: its group ("job"), its table entry and
- * argv starting at the subcommand name. */
+/* What a subcommand handler sees: its group ("job"; NULL for a single
+ * command run by cliopt_single()), its table entry and argv starting at
+ * the subcommand name. */
 typedef struct cliopt_ctx {
     const char *group;
     const cliopt_cmd *cmd;
 } cliopt_ctx;
+
+/* cliopt_cmd.flags */
+#define CLIOPT_ARG_OPTIONAL 1u /* the positional argument may be absent */
 
 struct cliopt_cmd {
     const char *name; /* "enqueue" */
@@ -63,13 +88,16 @@ struct cliopt_cmd {
     const char *synopsis; /* after "flowstate job enqueue ": "TYPE --to ..." */
     const char *help;     /* description and option lines, ends in '\n' */
     const char *argname;  /* the one positional argument ("ID"), or NULL */
+    unsigned flags;       /* CLIOPT_ARG_OPTIONAL */
 };
 
 /*
  * Parses argv[1..argc) (argv[0] is the subcommand name) against opts (an
  * array ended by an entry with name NULL) and the global options.  The
  * positional argument, when ctx->cmd->argname is set, must appear exactly
- * once and is stored in *arg; a lone "-" is positional, "--" ends options.
+ * once (at most once with CLIOPT_ARG_OPTIONAL; *arg stays NULL when
+ * absent) and is stored in *arg; a lone "-" is positional, "--" ends
+ * options.
  *
  * Returns true when the command should go on.  Returns false with
  * OUT: *exit_code = 0 after printing the usage to stdout for --help (which
@@ -86,8 +114,13 @@ bool cliopt_int(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Prints the full usage of one subcommand (with the global options). */
 void cliopt_usage(const cliopt_ctx *ctx, FILE *out);
 
-/* Prints "flowstate <group> <cmd>: <message>\n" to stderr and returns
- * CLI_EXIT_USAGE, for checks the handler makes after parsing. */
+/* Parses a finite decimal number ("0.5", "-1", "1e-3") within [min, max];
+ * false otherwise (also for "", " 1", "nan", "inf"). */
+bool cliopt_real_parse(const char *s, double min, double max, double *out);
+
+/* Prints "flowstate <group> <cmd>: <message>\n" (or "flowstate <cmd>: "
+ * for a single command) to stderr and returns CLI_EXIT_USAGE, for checks
+ * the handler makes after parsing. */
 int cliopt_fail(const cliopt_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -98,5 +131,10 @@ int cliopt_fail(const cliopt_ctx *ctx, const char *fmt, ...)
  */
 int cliopt_dispatch(const char *group, const char *summary,
                     const cliopt_cmd *cmds, size_t n, int argc, char **argv);
+
+/* Runs a command that has no subcommands (argv[0] is its name, as
+ * main() passes it): cmd->run with a context whose group is NULL, so
+ * messages and usage read "flowstate search ...". */
+int cliopt_single(const cliopt_cmd *cmd, int argc, char **argv);
 
 #endif
