@@ -1,6 +1,7 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
- * command from a static table (serve, job, agent, queue, bench).
+ * command from a static table (serve, job, agent, queue, memory, search,
+ * bench).
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,8 @@ static const command commands[] = {
     { "job", cli_job_main, "enqueue, list, show, cancel and retry jobs" },
     { "agent", cli_agent_main, "list and show registered agents" },
     { "queue", cli_queue_main, "queue statistics" },
+    { "memory", cli_memory_main, "add, show, delete and list memory documents" },
+    { "search", cli_search_main, "search memory (semantic, hybrid, similar, ...)" },
     { "bench", cli_bench_main, "benchmark the vector indexes (FAISS beside)" },
 };
 

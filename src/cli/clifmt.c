@@ -9,6 +9,8 @@
 #include "cli/clifmt.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,21 +19,26 @@
 
 #define DUMP_FLAGS (JSON_INDENT(2) | JSON_ENCODE_ANY)
 
-/* Arrays of strings only: "a, b, c"; NULL for anything else. */
+/* Arrays of strings only, or of whole numbers only: "a, b, c", "3, 1";
+ * NULL for anything else. */
 static char *join_strings(const json_t *arr)
 {
     size_t i, len = 1;
     json_t *item;
+    bool ints = json_is_integer(json_array_get(arr, 0));
     json_array_foreach(arr, i, item)
     {
-        if (!json_is_string(item)) return NULL;
-        len += json_string_length(item) + 2;
+        if (ints ? !json_is_integer(item) : !json_is_string(item)) return NULL;
+        len += (ints ? 21 : json_string_length(item)) + 2;
     }
     char *out = xmalloc(len), *p = out;
     json_array_foreach(arr, i, item)
     {
         if (i) p = stpcpy(p, ", ");
-        p = stpcpy(p, json_string_value(item));
+        if (ints)
+            p += sprintf(p, "%" JSON_INTEGER_FORMAT, json_integer_value(item));
+        else
+            p = stpcpy(p, json_string_value(item));
     }
     *p = '\0';
     return out;
@@ -42,6 +49,7 @@ char *clifmt_value(const json_t *v)
     char *s;
     if (!v || json_is_null(v)) return xstrdup("-");
     if (json_is_string(v)) return xstrdup(json_string_value(v));
+    if (json_is_real(v)) return xasprintf("%.6g", json_real_value(v));
     if (json_is_array(v) && json_array_size(v) == 0) return xstrdup("-");
     if (json_is_array(v) && (s = join_strings(v))) return s;
     s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

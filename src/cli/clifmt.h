@@ -16,10 +16,11 @@
 #define CLIFMT_CELL 64 /* a buffer big enough for any age or number cell */
 
 /*
- * A JSON value as one table cell: strings as they are, numbers and booleans
- * in JSON spelling, null, absent or an empty array as "-", arrays of
- * strings joined with ", ", other arrays and objects as compact JSON.  The
- * caller frees it.
+ * A JSON value as one table cell: strings as they are, whole numbers and
+ * booleans in JSON spelling, other numbers with 6 significant digits
+ * (0.8, not 0.80000000000000004), null, absent or an empty array as "-",
+ * arrays of strings or of whole numbers joined with ", ", other arrays and
+ * objects as compact JSON.  The caller frees it.
  */
 char *clifmt_value(const json_t *v);
 

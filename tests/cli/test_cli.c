@@ -7,120 +7,24 @@
  * Authorization header, cursor following, unreachable and silent servers).
  *
  * Each Criterion test runs in its own process, so tests freely set the
- * environment and redirect stdin/stdout/stderr (capture_* below).
+ * environment and redirect stdin/stdout/stderr (capture and the canned
+ * responder are in clitest.h, shared with the memory command tests).
  * End-to-end tests against the real server live with the integration
  * harness in tests/support/.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/clifmt.h"
 #include "cli/cliopt.h"
+#include "cli/clitest.h"
 #include "cli/table.h"
 #include "core/fs.h"
-
-/* ---- capturing stdout and stderr of a command ------------------------ */
-
-typedef struct capture {
-    int saved_out, saved_err;
-    FILE *out, *err;
-    char *out_text, *err_text;
-} capture;
-
-static capture CAP;
-
-static char *slurp(FILE *f)
-{
-    fflush(f);
-    long n = ftell(f);
-    char *s = malloc((size_t)n + 1);
-    rewind(f);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    return s;
-}
-
-static void capture_begin(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    CAP.out = tmpfile();
-    CAP.err = tmpfile();
-    cr_assert(CAP.out && CAP.err);
-    CAP.saved_out = dup(1);
-    CAP.saved_err = dup(2);
-    dup2(fileno(CAP.out), 1);
-    dup2(fileno(CAP.err), 2);
-}
-
-static void capture_end(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    dup2(CAP.saved_out, 1);
-    dup2(CAP.saved_err, 2);
-    close(CAP.saved_out);
-    close(CAP.saved_err);
-    /* The fds shared the files' offsets: seek to the end to measure. */
-    fseek(CAP.out, 0, SEEK_END);
-    fseek(CAP.err, 0, SEEK_END);
-    free(CAP.out_text);
-    free(CAP.err_text);
-    CAP.out_text = slurp(CAP.out);
-    CAP.err_text = slurp(CAP.err);
-    fclose(CAP.out);
-    fclose(CAP.err);
-}
-
-/* Runs `flowstate <argv...>` (argv[0] is the command group) captured and
- * returns its exit code. */
-static int run(char **argv)
-{
-    int argc = 0;
-    while (argv[argc])
-        argc++;
-    int (*mains[])(int, char **) = {cli_job_main, cli_agent_main,
-                                    cli_queue_main};
-    const char *names[] = {"job", "agent", "queue"};
-    int code = -1;
-    capture_begin();
-    for (size_t i = 0; i < 3; i++)
-        if (!strcmp(argv[0], names[i])) code = mains[i](argc, argv);
-    capture_end();
-    return code;
-}
-
-#define RUN(...) run((char *[]){__VA_ARGS__, NULL})
-
-#define assert_has(text, needle)                                               \
-    cr_assert(strstr((text), (needle)), "expected \"%s\" in:\n%s", (needle),   \
-              (text))
-
-static void setup(void)
-{
-    /* No settings leak in from the environment running the tests. */
-    unsetenv("FLOWSTATE_URL");
-    unsetenv("FLOWSTATE_API_KEY");
-    unsetenv("FLOWSTATE_KEY_FILE");
-    unsetenv("FLOWSTATE_DB");
-    setenv("NO_COLOR", "1", 1);
-}
-
-static void teardown(void)
-{
-    free(CAP.out_text);
-    free(CAP.err_text);
-    CAP.out_text = CAP.err_text = NULL;
-}
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 30);
 
@@ -385,100 +289,6 @@ Test(cli, unreachable_server_exits_3)
     setenv("FLOWSTATE_URL", "http://127.0.0.1:1", 1);
     setenv("FLOWSTATE_API_KEY", "k", 1);
     cr_assert_eq(RUN("queue", "stats"), CLI_EXIT_UNREACHABLE);
-}
-
-/* ---- a canned HTTP responder on loopback ------------------------------ */
-
-#define MAX_EXCHANGES 4
-
-typedef struct responder {
-    int fd, port;
-    pthread_t thread;
-    size_t n;                           /* exchanges to serve */
-    const char *answers[MAX_EXCHANGES]; /* whole responses; NULL: silence */
-    char requests[MAX_EXCHANGES][8192];
-} responder;
-
-/* Reads one request (headers, then Content-Length bytes) into buf. */
-static void read_request(int fd, char *buf, size_t cap)
-{
-    size_t len = 0;
-    char *end = NULL;
-    while (len + 1 < cap) {
-        ssize_t got = read(fd, buf + len, cap - 1 - len);
-        if (got <= 0) break;
-        len += (size_t)got;
-        buf[len] = '\0';
-        if (!end && (end = strstr(buf, "\r\n\r\n"))) end += 4;
-        if (end) {
-            char *cl = strcasestr(buf, "content-length:");
-            size_t want = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
-            if (len >= (size_t)(end - buf) + want) break;
-        }
-    }
-    buf[len] = '\0';
-}
-
-static void *responder_run(void *arg)
-{
-    responder *r = arg;
-    for (size_t i = 0; i < r->n; i++) {
-        int c = accept(r->fd, NULL, NULL);
-        if (c < 0) return NULL;
-        read_request(c, r->requests[i], sizeof r->requests[i]);
-        if (!r->answers[i]) {
-            char b; /* say nothing until the client gives up and closes */
-            while (read(c, &b, 1) > 0) {
-            }
-        } else {
-            ssize_t w = write(c, r->answers[i], strlen(r->answers[i]));
-            (void)w;
-        }
-        close(c);
-    }
-    return NULL;
-}
-
-static char *answer(int status, const char *body)
-{
-    char *s;
-    cr_assert(asprintf(&s,
-                       "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                       status, strlen(body), body) > 0);
-    return s;
-}
-
-static responder RESP;
-
-/* Starts serving the given answers, one connection each; sets
- * FLOWSTATE_URL to it. */
-static void responder_start(size_t n, char **answers)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    RESP.fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(RESP.fd >= 0);
-    cr_assert_eq(bind(RESP.fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    cr_assert_eq(listen(RESP.fd, 8), 0);
-    getsockname(RESP.fd, (struct sockaddr *)&sa, &sl);
-    RESP.port = ntohs(sa.sin_port);
-    RESP.n = n;
-    for (size_t i = 0; i < n; i++)
-        RESP.answers[i] = answers[i];
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", RESP.port);
-    setenv("FLOWSTATE_URL", url, 1);
-    cr_assert_eq(pthread_create(&RESP.thread, NULL, responder_run, &RESP), 0);
-}
-
-static void responder_stop(void)
-{
-    pthread_join(RESP.thread, NULL);
-    close(RESP.fd);
-    for (size_t i = 0; i < RESP.n; i++)
-        free((char *)RESP.answers[i]);
 }
 
 Test(cli, key_file_is_trimmed_and_sent_as_bearer)
