@@ -24,10 +24,12 @@ enum cli_exit {
 int cli_job_main(int argc, char **argv);
 int cli_agent_main(int argc, char **argv);
 int cli_queue_main(int argc, char **argv);
-/* The shared memory: `flowstate memory add|get|rm|list` and `flowstate
- * search` (cli_memory.c, cli_search.c). */
+/* The shared memory: `flowstate memory add|get|rm|list`, `flowstate
+ * search`, `flowstate import` (cli_memory.c, cli_search.c,
+ * cli_import.c). */
 int cli_memory_main(int argc, char **argv);
 int cli_search_main(int argc, char **argv);
+int cli_import_main(int argc, char **argv);
 /* `flowstate bench vectors` runs in-process, no server (cli_bench.c);
  * exit 0 ok, 1 bad or missing data files, 2 usage. */
 int cli_bench_main(int argc, char **argv);

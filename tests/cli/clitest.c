@@ -76,7 +76,7 @@ int run(char **argv)
     } cmds[] = {
         {"job", cli_job_main},       {"agent", cli_agent_main},
         {"queue", cli_queue_main},   {"memory", cli_memory_main},
-        {"search", cli_search_main},
+        {"search", cli_search_main}, {"import", cli_import_main},
     };
     int argc = 0;
     while (argv[argc])

@@ -1,10 +1,11 @@
 /*
- * test_cli_memory.c - `flowstate memory|search` without a flowstate
+ * test_cli_memory.c - `flowstate memory|search|import` without a flowstate
  * server: the option parser's repeatable, real-number and optional
  * positional options, every local check (exit 2 with a message naming the
  * problem, before any request), and against the canned responder of
- * clitest.h: the request each command sends and how it prints the
- * answer.
+ * clitest.h: the request each command sends, how it prints the answer,
+ * and how import batches documents and takes refused batches apart (a
+ * 400 naming documents[K], a 413, a 401 that stops the run).
  *
  * End to end against the real server: tests/integration/test_memory_cli.c.
  */
@@ -109,6 +110,8 @@ Test(cli_memory, single_commands_name_themselves_in_messages)
     cr_assert_eq(RUN("search", "q", "--bogus"), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "flowstate search: unknown option '--bogus'");
     assert_has(CAP.err_text, "Try 'flowstate search --help'.");
+    cr_assert_eq(RUN("import"), CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "flowstate import: missing PATH");
     cr_assert_eq(RUN("search", "a", "b"), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "unexpected argument 'b'");
 }
@@ -121,6 +124,7 @@ Test(cli_memory, help_on_every_memory_command_exits_0)
         {"memory", "rm", "usage: flowstate memory rm ID"},
         {"memory", "list", "usage: flowstate memory list"},
         {"search", "--help", "usage: flowstate search [\"QUERY\"]"},
+        {"import", "--help", "usage: flowstate import PATH"},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         char *argv[] = {(char *)cmds[i][0], (char *)cmds[i][1], "--help", NULL};
@@ -257,6 +261,55 @@ Test(cli_memory, search_inputs_must_fit_the_mode)
     argv[argc] = NULL;
     cr_assert_eq(run(argv), CLI_EXIT_USAGE);
     assert_has(CAP.err_text, "at most 16 --meta filters");
+}
+
+Test(cli_memory, import_checks_its_input_before_connecting)
+{
+    char *dir = temp_dir();
+    char *odd = WRITE(dir, "data.xml", "<x/>");
+    cr_assert_eq(RUN("import", "/nonexistent/folder"), CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "cannot read /nonexistent/folder: No such file");
+    cr_assert_eq(RUN("import", odd), CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "cannot tell the format of");
+    assert_has(CAP.err_text, "give --format jsonl, csv or text");
+    cr_assert_eq(RUN("import", dir), CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "no .jsonl, .ndjson, .csv, .txt or .md files in");
+    cr_assert_eq(RUN("import", dir, "--format", "xml"), CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "--format: 'xml' is not one of auto, jsonl");
+    cr_assert_eq(RUN("import", dir, "--batch", "0"), CLI_EXIT_USAGE);
+    cr_assert_eq(RUN("import", dir, "--batch", "1001"), CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "--batch: '1001' is not a whole number from 1");
+    cr_assert_eq(RUN("import", dir, "--content-field", ""), CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "--content-field is empty");
+    /* --format text reads any file as text (and --dry-run sends nothing,
+     * so no key is needed). */
+    cr_assert_eq(RUN("import", odd, "--format", "text", "--dry-run"), 0);
+    assert_has(CAP.out_text, "would import 1 document from 1 file");
+    free(odd);
+    free(dir);
+}
+
+Test(cli_memory, import_dry_run_and_strict_read_folders)
+{
+    char *dir = temp_dir();
+    free(WRITE(dir, "a.jsonl", "{\"text\":\"one\"}\n{\"text\":\"two\"}\n"));
+    free(WRITE(dir, "sub/b.csv", "id,notes\n1,\"x, y\"\n2\n"));
+    free(WRITE(dir, "sub/c.md", "# notes\n"));
+    free(WRITE(dir, "sub/skip.log", "not imported"));
+    free(WRITE(dir, ".hidden/d.txt", "hidden"));
+    cr_assert_eq(RUN("import", dir, "--dry-run"), 0);
+    assert_has(CAP.out_text, "would import 4 documents from 3 files");
+    assert_has(CAP.out_text, "; skipped 1: 1 wrong number of fields");
+    assert_has(CAP.err_text,
+               "sub/b.csv:3: skipped: 1 fields, the header has 2");
+    cr_assert_eq(RUN("import", dir, "--dry-run", "--format", "csv"), 0);
+    assert_has(CAP.out_text, "would import 1 document from 1 file");
+    /* --strict: the bad row stops everything before any request. */
+    cr_assert_eq(RUN("import", dir, "--strict", "--key-file", "/nonexistent"),
+                 CLI_EXIT_USAGE);
+    assert_has(CAP.err_text, "1 bad record; nothing was imported (--strict)");
+    cr_assert_str_empty(CAP.out_text);
+    free(dir);
 }
 
 /* ---- against the canned responder ---------------------------------------- */
@@ -482,6 +535,142 @@ Test(cli_memory, cluster_search_prints_clusters_or_says_it_is_missing)
     cr_assert(json_equal(body, want));
     json_decref(body);
     json_decref(want);
+}
+
+/* ---- import against the responder ---------------------------------------- */
+
+static size_t docs_in(const char *req)
+{
+    json_t *b = request_body(req);
+    size_t n = json_array_size(json_object_get(b, "documents"));
+    json_decref(b);
+    return n;
+}
+
+static char *five_docs(char **dir)
+{
+    *dir = temp_dir();
+    return WRITE(*dir, "five.jsonl",
+                 "{\"text\":\"d1\"}\n{\"text\":\"d2\"}\n{\"text\":\"d3\"}\n"
+                 "{\"text\":\"d4\"}\n{\"text\":\"d5\"}\n");
+}
+
+Test(cli_memory, import_sends_batches_of_the_given_size)
+{
+    char *dir, *path = five_docs(&dir);
+    setenv("FLOWSTATE_API_KEY", "k", 1);
+    responder_start(3, (char *[]){answer(201, "{\"ids\":[1,2]}"),
+                                  answer(201, "{\"ids\":[3,4]}"),
+                                  answer(201, "{\"ids\":[5]}")});
+    cr_assert_eq(
+        RUN("import", path, "--batch", "2", "--kind", "k1", "--tag", "t"), 0);
+    responder_stop();
+    cr_assert_eq(docs_in(RESP.requests[0]), 2);
+    cr_assert_eq(docs_in(RESP.requests[1]), 2);
+    cr_assert_eq(docs_in(RESP.requests[2]), 1);
+    assert_has(RESP.requests[0], "POST /v1/memory HTTP/1.1");
+    json_t *b = request_body(RESP.requests[2]);
+    json_t *d = json_array_get(json_object_get(b, "documents"), 0);
+    json_t *want =
+        json_pack("{s:s,s:s,s:[s],s:{s:s,s:i}}", "content", "d5", "kind", "k1",
+                  "tags", "t", "metadata", "source", "five.jsonl", "line", 5);
+    cr_assert(json_equal(d, want));
+    assert_has(CAP.out_text, "imported 5 documents from 1 file in ");
+    cr_assert(!strstr(CAP.out_text, "skipped"), "%s", CAP.out_text);
+    json_decref(b);
+    json_decref(want);
+    free(path);
+    free(dir);
+}
+
+Test(cli_memory, import_skips_the_document_a_400_names_and_sends_the_rest)
+{
+    char *dir, *path = five_docs(&dir);
+    setenv("FLOWSTATE_API_KEY", "k", 1);
+    responder_start(
+        3, (char *[]){
+               answer(400, "{\"error\":{\"code\":\"invalid_field\",\"message\":"
+                           "\"field 'documents[2].content' is bad\",\"field\":"
+                           "\"documents[2].content\"}}"),
+               answer(201, "{\"ids\":[1,2]}"),
+               answer(201, "{\"ids\":[3,4]}"),
+           });
+    cr_assert_eq(RUN("import", path, "--json"), 0);
+    responder_stop();
+    cr_assert_eq(docs_in(RESP.requests[0]), 5);
+    cr_assert_eq(docs_in(RESP.requests[1]), 2); /* d1, d2 */
+    cr_assert_eq(docs_in(RESP.requests[2]), 2); /* d4, d5 */
+    assert_has(RESP.requests[2], "\"d4\"");
+    json_t *sum = json_loads(CAP.out_text, 0, NULL);
+    cr_assert_not_null(sum, "%s", CAP.out_text);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "imported")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(sum, "skipped")), 1);
+    json_t *skip = json_array_get(json_object_get(sum, "skips"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(skip, "line")), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(skip, "reason")),
+                     "refused by the server");
+    cr_assert_str_eq(json_string_value(json_object_get(skip, "detail")),
+                     "field 'documents[2].content' is bad");
+    cr_assert(json_is_true(json_object_get(sum, "complete")));
+    json_decref(sum);
+    free(path);
+    free(dir);
+}
+
+Test(cli_memory, import_halves_a_batch_that_is_too_large)
+{
+    char *dir = temp_dir();
+    char *path =
+        WRITE(dir, "two.jsonl", "{\"text\":\"a\"}\n{\"text\":\"b\"}\n");
+    setenv("FLOWSTATE_API_KEY", "k", 1);
+    responder_start(3,
+                    (char *[]){
+                        answer(413, "{\"error\":{\"code\":\"body_too_large\","
+                                    "\"message\":\"too big\"}}"),
+                        answer(201, "{\"ids\":[1]}"),
+                        answer(413, "{\"error\":{\"code\":\"body_too_large\","
+                                    "\"message\":\"too big\"}}"),
+                    });
+    cr_assert_eq(RUN("import", path), 0);
+    responder_stop();
+    cr_assert_eq(docs_in(RESP.requests[1]), 1);
+    cr_assert_eq(docs_in(RESP.requests[2]), 1);
+    assert_has(CAP.out_text, "imported 1 document from 1 file");
+    assert_has(CAP.out_text, "; skipped 1: 1 refused by the server");
+    assert_has(CAP.err_text, "two.jsonl:2: skipped: larger than the server "
+                             "accepts (HTTP 413)");
+    free(path);
+    free(dir);
+}
+
+Test(cli_memory, import_stops_when_the_server_refuses_the_key)
+{
+    char *dir, *path = five_docs(&dir);
+    setenv("FLOWSTATE_API_KEY", "k", 1);
+    responder_start(
+        2, (char *[]){
+               answer(201, "{\"ids\":[1,2]}"),
+               answer(401, "{\"error\":{\"code\":\"unauthorized\",\"message\":"
+                           "\"bad key\"}}"),
+           });
+    cr_assert_eq(RUN("import", path, "--batch", "2"), CLI_EXIT_REJECTED);
+    responder_stop();
+    assert_has(CAP.err_text, "flowstate: bad key (HTTP 401 unauthorized)");
+    assert_has(CAP.out_text, "stopped: imported 2 documents from 1 file");
+    free(path);
+    free(dir);
+}
+
+Test(cli_memory, import_of_an_unreachable_server_exits_3)
+{
+    char *dir, *path = five_docs(&dir);
+    cr_assert_eq(
+        RUN("import", path, "--key", "k", "--url", "http://127.0.0.1:1"),
+        CLI_EXIT_UNREACHABLE);
+    assert_has(CAP.err_text, "cannot reach flowstate at http://127.0.0.1:1");
+    assert_has(CAP.out_text, "stopped: imported 0 documents");
+    free(path);
+    free(dir);
 }
 
 /* ---- helpers --------------------------------------------------------------
