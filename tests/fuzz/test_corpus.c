@@ -119,3 +119,8 @@ Test(fuzz, text)
 {
     replay("fuzz_text", fuzz_text_one);
 }
+
+Test(fuzz, csv)
+{
+    replay("fuzz_csv", fuzz_csv_one);
+}
