@@ -473,7 +473,7 @@ out:
 void api_memory_delete(http_req *req, http_resp *resp)
 {
     int64_t id;
-    fs_doc d;
+    fs_doc d = { 0 }; /* cleared below whether or not the get found it */
     if (!doc_id(req, resp, &id)) return;
     int rc = store_doc_get(req->app->st, id, false, &d);
     if (!rc && req->principal->role == AUTH_AGENT &&

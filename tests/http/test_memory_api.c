@@ -71,6 +71,8 @@ Test(memory_api, add_get_search_delete)
     json_decref(r);
     json_decref(call("DELETE", path, NULL, S.key, 200));
     json_decref(call("GET", path, NULL, S.key, 404));
+    json_decref(call("DELETE", path, NULL, S.key, 404)); /* and stays up */
+    json_decref(call("GET", "/v1/memory/2", NULL, S.key, 200));
     r = call("POST", "/v1/search/semantic",
              "{\"query\":\"is water damage under warranty\",\"limit\":10}", S.key, 200);
     json_t *res = json_object_get(r, "results");

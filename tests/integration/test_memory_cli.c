@@ -17,8 +17,7 @@
  *                                     --strict imports nothing from a file
  *                                     with a bad row
  *   bad_input_exits_2_and_sends_nothing
- *   rm_of_a_missing_document_exits_4  disabled: the server crashes (see
- *                                     the test)
+ *   rm_of_a_missing_document_exits_4  and the server stays up
  *
  * The CLI's exit codes are its contract (src/cli/cli.h).  The runner
  * (cli_v) is the one of test_cli_e2e.c with stdin redirectable.
@@ -280,12 +279,10 @@ Test(integration_memory_cli, add_get_list_rm_round_trip)
 }
 
 /*
- * DELETE /v1/memory/{id} of a document that does not exist crashes the
- * server today: api_memory_delete() calls fs_doc_clear() on an fs_doc that
- * store_doc_get() never filled (free of stack garbage).  Enable this test
- * with the fix (fs_doc d = {0} there).
+ * DELETE /v1/memory/{id} of a document that does not exist once crashed
+ * the server (fs_doc_clear() of a record store_doc_get() never filled).
  */
-Test(integration_memory_cli, rm_of_a_missing_document_exits_4, .disabled = true)
+Test(integration_memory_cli, rm_of_a_missing_document_exits_4)
 {
     th_server s;
     th_server_start(&s, NULL);
