@@ -47,17 +47,57 @@
  * hnsw_deleted() tells the owner when a rebuild is worth it (say, beyond
  * 20% of the nodes).
  *
+ * Known limit: the heuristic drops a neighbour as covered by a closer one
+ * that need not link to it.  On heavy duplicates (exact copies, or tight
+ * groups that all lie off to one side of the rest) some nodes end with no
+ * in-link even in one thread, and only an exact scan finds them;
+ * hnsw_reach_get counts them.  hnswlib shares this (its issue #352); keep
+ * exact duplicates out of the index.
+ *
  * Threads.  Searches only read the graph (the scratch pool has a mutex).
  * hnsw_add_batch inserts in parallel as hnswlib does: a striped mutex per
  * node guards its link lists (read as a copy under the lock, written under
- * it), and a global mutex guards the entry point and top level; a node whose
- * level exceeds the current top holds the global mutex for its whole
- * insertion.  Vectors, levels and ids of the batch are written before the
- * threads start and are read-only while they run.  One thread takes no
- * locks.
+ * it; a back-link that overflows a list re-runs the heuristic on that list
+ * as it is under the lock, never on an older copy), and a global mutex
+ * guards the entry point and top level; a node whose level exceeds the
+ * current top holds the global mutex for its whole insertion.  Vectors,
+ * levels and ids of the batch are written before the threads start and are
+ * read-only while they run.  One thread takes no locks.
+ *
+ * No one reads or extends a list its owner has yet to write.  An insertion
+ * of s works down from its top layer; at each layer it searches, then
+ * writes s's list (set_links, which replaces the list), then links the
+ * neighbours back to s.  Another insertion t can reach s at layer l before
+ * s has written its layer-l list: t's descent ends on s at layer l + 1,
+ * where s is already linked, and goes on from s at layer l.  t would find
+ * s's list empty, take s as its only neighbour, add the back-link s -> t,
+ * and s's set_links would then overwrite it: t has no in-link and no search
+ * finds it (nor anything only t leads to).  So during a parallel batch
+ * pending[s] = L says that s's lists below layer L are unwritten, and
+ * whoever reads or extends such a list waits on the stripe's condition
+ * variable until s writes it (hnswlib gets the same by holding the new
+ * node's mutex through its insertion).  Waits cannot cycle: t waits only
+ * while searching some layer l, on an s it reached from layer l + 1, whose
+ * list there s wrote after its own pass over l + 1 ended and before t's
+ * ended; along a chain of waits those ends strictly go back in time.
+ * Nodes of earlier batches have pending 0.
+ *
+ * Insertions at the same time must still meet.  In one thread an insertion
+ * can find every node inserted before it.  Two running at once may miss
+ * each other (neither is in the graph when the other searches), and near
+ * duplicates inserted in order then link to their group but not to each
+ * other; the heuristic, trusting the group to lead to both, soon prunes
+ * the last outside link to one of them.  So during a parallel batch every
+ * node, once linked at layer 0, joins a list (joined, under join_lock); an
+ * insertion adds to its layer-0 candidates every node that joined while it
+ * searched (offer_joined), and after joining links itself both ways with
+ * every node that joined between that and its own joining, if within the
+ * candidates' reach (join).  Of two insertions that overlap, the one that
+ * joins second thus considers the first, as in one thread.
  */
 #include "memory/hnsw.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -130,6 +170,12 @@ struct hnsw {
     scratch *pool;
     pthread_mutex_t global; /* entry, max_level during hnsw_add_batch */
     pthread_mutex_t *locks; /* LOCK_STRIPES, made by the first batch */
+    pthread_cond_t *written; /* LOCK_STRIPES: a pending list was written */
+    /* During a parallel batch (see the top), else NULL and 0: */
+    uint8_t *pending;          /* per slot */
+    uint32_t *joined;          /* slots in the order they joined layer 0 */
+    size_t njoined;            /* under join_lock, as joined */
+    pthread_mutex_t join_lock;
 
     _Atomic uint64_t st_searches, st_graph, st_scan_sel, st_scan_fb;
 };
@@ -199,6 +245,15 @@ static inline void prefetch_vec(const hnsw *h, uint32_t s)
 static inline pthread_mutex_t *node_lock(const hnsw *h, uint32_t s)
 {
     return &h->locks[s & (LOCK_STRIPES - 1)];
+}
+
+/* Takes s's lock once s has written its list at layer (see the top). */
+static void lock_written(const hnsw *h, uint32_t s, int layer)
+{
+    pthread_mutex_t *mu = node_lock(h, s);
+    pthread_mutex_lock(mu);
+    while (layer < h->pending[s])
+        pthread_cond_wait(&h->written[s & (LOCK_STRIPES - 1)], mu);
 }
 
 /* ---- heaps: candidates (min by d), results (max by d, then slot) -------- */
@@ -426,6 +481,7 @@ int hnsw_open(hnsw **out, size_t dims, vec_metric m, const hnsw_params *params)
     memset(h->map, 0xff, h->map_cap * sizeof *h->map);
     pthread_mutex_init(&h->pool_lock, NULL);
     pthread_mutex_init(&h->global, NULL);
+    pthread_mutex_init(&h->join_lock, NULL);
     *out = h;
     return 0;
 }
@@ -440,12 +496,16 @@ void hnsw_close(hnsw *h)
         scratch_free(s);
     }
     if (h->locks) {
-        for (int i = 0; i < LOCK_STRIPES; i++)
+        for (int i = 0; i < LOCK_STRIPES; i++) {
             pthread_mutex_destroy(&h->locks[i]);
+            pthread_cond_destroy(&h->written[i]);
+        }
         free(h->locks);
+        free(h->written);
     }
     pthread_mutex_destroy(&h->pool_lock);
     pthread_mutex_destroy(&h->global);
+    pthread_mutex_destroy(&h->join_lock);
     free(h->vecs);
     free(h->ids);
     free(h->level);
@@ -528,13 +588,13 @@ static inline bool admitted(const hnsw *h, const admit *a, uint32_t s)
 }
 
 /* The link list of s at layer: the live array, or (locked) a copy taken
- * under the node's lock into s->links. */
+ * under the node's lock, once written (see the top), into sc->links. */
 static inline const uint32_t *read_links(const hnsw *h, scratch *sc,
                                          uint32_t s, int layer, bool locked)
 {
     const uint32_t *ll = links_of(h, s, layer);
     if (!locked) return ll;
-    pthread_mutex_lock(node_lock(h, s));
+    lock_written(h, s, layer);
     memcpy(sc->links, ll, (ll[0] + 1) * sizeof *ll);
     pthread_mutex_unlock(node_lock(h, s));
     return sc->links;
@@ -667,23 +727,33 @@ static size_t select_heuristic(const hnsw *h, cand *c, size_t n, size_t m)
 
 /* ---- insertion -------------------------------------------------------- */
 
+/* Makes sel[0..n) the links of s at layer, which nobody has touched yet
+ * (see the top).  locked: under s's lock, then wakes whoever waits for
+ * the list. */
 static void set_links(hnsw *h, uint32_t s, int layer, const cand *sel,
                       size_t n, bool locked)
 {
     if (locked) pthread_mutex_lock(node_lock(h, s));
     uint32_t *ll = links_of(h, s, layer);
+    assert(ll[0] == 0);
     ll[0] = (uint32_t)n;
     for (size_t i = 0; i < n; i++) ll[1 + i] = sel[i].s;
-    if (locked) pthread_mutex_unlock(node_lock(h, s));
+    if (locked) {
+        assert(layer < h->pending[s]);
+        h->pending[s] = (uint8_t)layer;
+        pthread_cond_broadcast(&h->written[s & (LOCK_STRIPES - 1)]);
+        pthread_mutex_unlock(node_lock(h, s));
+    }
 }
 
 /* Adds the link e -> nw at layer; when e's list is full, re-selects its
- * neighbours from the old ones plus nw with the heuristic. */
+ * neighbours from the old ones plus nw with the heuristic.  locked: all
+ * under e's lock, once e's list is written. */
 static void add_link(hnsw *h, scratch *sc, uint32_t e, uint32_t nw,
                      int layer, bool locked)
 {
     uint32_t mmax = (uint32_t)(layer ? h->M : h->M0);
-    if (locked) pthread_mutex_lock(node_lock(h, e));
+    if (locked) lock_written(h, e, layer);
     uint32_t *ll = links_of(h, e, layer);
     uint32_t cnt = ll[0];
     bool present = false;
@@ -712,6 +782,53 @@ static void add_link(hnsw *h, scratch *sc, uint32_t e, uint32_t nw,
     if (locked) pthread_mutex_unlock(node_lock(h, e));
 }
 
+/* How many slots have joined layer 0 in this batch (see the top). */
+static size_t joined_count(hnsw *h)
+{
+    pthread_mutex_lock(&h->join_lock);
+    size_t n = h->njoined;
+    pthread_mutex_unlock(&h->join_lock);
+    return n;
+}
+
+/* After a layer-0 search towards q (results in sc->res, at most ef) that
+ * began when `from` slots had joined: offers it every slot that has joined
+ * since and that it did not see.  Returns the joined count it went to. */
+static size_t offer_joined(hnsw *h, scratch *sc, const float *q, size_t from,
+                           size_t ef)
+{
+    size_t to = joined_count(h);
+    heap *W = &sc->res;
+    for (size_t i = from; i < to; i++) {
+        uint32_t t = h->joined[i]; /* written before njoined passed i */
+        if (sc->visited[t] == sc->epoch) continue;
+        sc->visited[t] = sc->epoch;
+        cand c = { dist(h, q, vecp(h, t)), t };
+        if (W->n < ef)
+            maxh_push(W, c);
+        else if (after(W->v[0], c))
+            maxh_replace_top(W, c);
+    }
+    return to;
+}
+
+/* Adds s, linked at layer 0, to the joined slots, then links s and each
+ * slot that joined after offer_joined looked (position `to` on) both ways
+ * when it lies within `reach` of s: neither saw the other. */
+static void join(hnsw *h, scratch *sc, uint32_t s, size_t to, float reach)
+{
+    pthread_mutex_lock(&h->join_lock);
+    size_t me = h->njoined++;
+    h->joined[me] = s;
+    pthread_mutex_unlock(&h->join_lock);
+    for (size_t i = to; i < me; i++) {
+        uint32_t t = h->joined[i];
+        if (dist(h, vecp(h, s), vecp(h, t)) > reach) continue;
+        add_link(h, sc, s, t, 0, true);
+        add_link(h, sc, t, s, 0, true);
+    }
+}
+
 /*
  * INSERT (Alg. 1) of slot s, whose vector and level are stored.
  * locked: other threads insert concurrently (see the top); takes node
@@ -729,22 +846,31 @@ static void insert_slot(hnsw *h, scratch *sc, uint32_t s, bool locked)
     if (ep == NONE) {
         h->entry = s;
         h->max_level = lvl;
-        if (locked) pthread_mutex_unlock(&h->global);
+        if (locked) {
+            h->pending[s] = 0; /* read by others after the global lock */
+            pthread_mutex_unlock(&h->global);
+        }
         return;
     }
     if (locked && !new_top) pthread_mutex_unlock(&h->global);
 
     float d = dist(h, q, vecp(h, ep));
     for (int l = top; l > lvl; l--) ep = greedy(h, sc, q, ep, &d, l, locked);
+    size_t efc = (size_t)h->efc;
     for (int l = lvl < top ? lvl : top; l >= 0; l--) {
-        search_layer(h, sc, q, ep, d, l, (size_t)h->efc, NULL, locked);
-        size_t m = drain_sorted(sc), k = 0;
-        for (size_t i = 0; i < m; i++) /* a concurrent insert may link s */
-            if (sc->sel[i].s != s) sc->sel[k++] = sc->sel[i];
+        bool joins = locked && l == 0;
+        size_t from = joins ? joined_count(h) : 0;
+        search_layer(h, sc, q, ep, d, l, efc, NULL, locked);
+        size_t to = joins ? offer_joined(h, sc, q, from, efc) : 0;
+        size_t k = drain_sorted(sc);
+        float reach = k == efc ? sc->sel[k - 1].d : INFINITY;
+        for (size_t i = 0; i < k; i++) /* unlinked at l yet (see the top) */
+            assert(sc->sel[i].s != s);
         k = select_heuristic(h, sc->sel, k, (size_t)h->M);
         set_links(h, s, l, sc->sel, k, locked);
         for (size_t i = 0; i < k; i++)
             add_link(h, sc, sc->sel[i].s, s, l, locked);
+        if (joins) join(h, sc, s, to, reach);
         if (k) {
             ep = sc->sel[0].s;
             d = sc->sel[0].d;
@@ -833,9 +959,17 @@ int hnsw_add_batch(hnsw *h, const int64_t *ids, const float *vecs,
     if (threads > 64) threads = 64;
     if (!h->locks) {
         h->locks = xmalloc(LOCK_STRIPES * sizeof *h->locks);
-        for (int i = 0; i < LOCK_STRIPES; i++)
+        h->written = xmalloc(LOCK_STRIPES * sizeof *h->written);
+        for (int i = 0; i < LOCK_STRIPES; i++) {
             pthread_mutex_init(&h->locks[i], NULL);
+            pthread_cond_init(&h->written[i], NULL);
+        }
     }
+    h->pending = xcalloc(h->n, 1);
+    for (size_t i = first; i < h->n; i++)
+        h->pending[i] = (uint8_t)(h->level[i] + 1);
+    h->joined = xmalloc(n * sizeof *h->joined);
+    h->njoined = 0;
     batch b = { .h = h, .first = first, .n = n };
     pthread_t tid[64];
     int started = 0;
@@ -844,6 +978,10 @@ int hnsw_add_batch(hnsw *h, const int64_t *ids, const float *vecs,
             started++;
     batch_worker(&b);
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    free(h->pending);
+    free(h->joined);
+    h->pending = NULL;
+    h->joined = NULL;
     return 0;
 }
 
@@ -1011,6 +1149,44 @@ void hnsw_stats_get(hnsw *h, hnsw_stats *st)
         atomic_load_explicit(&h->st_scan_sel, memory_order_relaxed);
     st->scan_fallback =
         atomic_load_explicit(&h->st_scan_fb, memory_order_relaxed);
+}
+
+/* Orphans: live nodes without a layer-0 in-link.  Unreachable: live nodes
+ * outside the set a search can walk, built layer by layer from the top:
+ * the nodes reached so far, then every node their links at this layer
+ * lead to (they all have the layer: they were reached above it or are in
+ * one of its lists). */
+void hnsw_reach_get(hnsw *h, hnsw_reach *r)
+{
+    *r = (hnsw_reach){ 0 };
+    if (h->n == 0) return;
+    uint8_t *seen = xcalloc(h->n, 1); /* bit 0: reached; bit 1: in-link */
+    uint32_t *reached = xmalloc(h->n * sizeof *reached);
+    size_t nr = 1;
+    reached[0] = h->entry;
+    seen[h->entry] = 1;
+    for (int l = h->max_level; l >= 0; l--)
+        for (size_t i = 0; i < nr; i++) {
+            uint32_t s = reached[i];
+            if (h->level[s] < l) continue;
+            const uint32_t *ll = links_of(h, s, l);
+            for (uint32_t j = 1; j <= ll[0]; j++)
+                if (!(seen[ll[j]] & 1)) {
+                    seen[ll[j]] |= 1;
+                    reached[nr++] = ll[j];
+                }
+        }
+    for (uint32_t s = 0; s < h->n; s++) {
+        const uint32_t *ll = links_of(h, s, 0);
+        for (uint32_t j = 1; j <= ll[0]; j++) seen[ll[j]] |= 2;
+    }
+    for (uint32_t s = 0; s < h->n; s++) {
+        if (h->deleted[s]) continue;
+        r->orphans += !(seen[s] & 2) && s != h->entry;
+        r->unreachable += !(seen[s] & 1);
+    }
+    free(reached);
+    free(seen);
 }
 
 /* ---- persistence ------------------------------------------------------ */

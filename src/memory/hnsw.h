@@ -24,7 +24,8 @@
  * that finds fewer than k matches falls back to one (see hnsw.c).
  *
  * Threads: hnsw_search, hnsw_get, hnsw_contains, hnsw_count, hnsw_deleted,
- * hnsw_memory_bytes and hnsw_stats may run concurrently with each other.
+ * hnsw_memory_bytes, hnsw_stats_get and hnsw_reach_get may run concurrently
+ * with each other.
  * hnsw_add, hnsw_add_batch, hnsw_remove, hnsw_reserve and hnsw_close change
  * the index: the caller serialises them against everything else (e.g. with a
  * rwlock: searches take it shared, changes exclusive).  hnsw_add_batch uses
@@ -128,6 +129,18 @@ vec_metric hnsw_metric(hnsw *h);
 size_t hnsw_memory_bytes(hnsw *h);
 /* OUT: *st, a snapshot of the search counters. */
 void hnsw_stats_get(hnsw *h, hnsw_stats *st);
+
+/* How well linked the graph is (for tests and diagnostics). */
+typedef struct hnsw_reach {
+    size_t orphans;     /* live vectors no node links to at layer 0, the
+                           entry point excepted */
+    size_t unreachable; /* live vectors no search can reach: not on any
+                           path from the entry point that descends the
+                           layers (only an exact scan returns them) */
+} hnsw_reach;
+/* Walks every link once (O(n M) time, 5 bytes of scratch per node).
+ * OUT: *r. */
+void hnsw_reach_get(hnsw *h, hnsw_reach *r);
 
 /*
  * Writes the whole index (parameters, vectors, ids, tombstones, links) to

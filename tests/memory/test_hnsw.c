@@ -5,10 +5,13 @@
  * equal to the exact filtered answer, including filters that keep almost
  * nothing, and the fall-back scan when the graph comes up short; deletion
  * (never returned, recall on the rest); bad input; the multi-threaded batch
- * build; concurrent searches; determinism.
+ * build, including near-duplicates inserted in order, after which every row
+ * must find itself and have an in-link (hnsw_reach_get); the nodes exact
+ * duplicates leave without in-links even in one thread; concurrent
+ * searches; determinism.
  *
  * Data comes from tests/support/vecdata.h: siftsmall (tests that need it
- * are skipped when it is absent) and vd_clustered.
+ * are skipped when it is absent) and vd_clustered; near_dups below.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -544,6 +547,123 @@ Test(hnsw, filter_graph_short_falls_back_to_scan)
     cr_assert_eq(st.graph + st.scan_selective, 0);
     hnsw_close(h);
     free(base);
+}
+
+/* ---- parallel build on near-duplicates ---------------------------------- */
+
+/* n rows of d floats that share most of their mass: a common base in
+ * [0.5, 1.5), then each run of 10 consecutive rows adds 0.5 to 1.5 to the
+ * same 3 coordinates (a topic), and each row 0.04 to 0.24 to 3 of its own
+ * (a variant).  Under cosine a row's nearest other rows are 1e-5 to
+ * 1e-3 away, and were inserted just before or after it. */
+static float *near_dups(size_t n, size_t d)
+{
+    vd_rng r = { 99 };
+    float *base = xmalloc(d * sizeof *base), *x = xmalloc(n * d * sizeof *x);
+    for (size_t j = 0; j < d; j++) base[j] = 0.5f + (float)vd_uniform(&r);
+    for (size_t i = 0; i < n; i++) {
+        float *row = x + i * d;
+        memcpy(row, base, d * sizeof *row);
+        vd_rng topic = { (1000 + i / 10) * 0x9E3779B97F4A7C15ull };
+        for (int c = 0; c < 3; c++)
+            row[vd_next(&topic) % d] += 0.5f + (float)vd_uniform(&topic);
+        for (int c = 0; c < 3; c++)
+            row[vd_next(&r) % d] += 0.2f * (0.2f + (float)vd_uniform(&r));
+    }
+    free(base);
+    return x;
+}
+
+/* Builds an index of rows (ids 0..n) in batches of 1000 with `threads`,
+ * then checks every row finds itself at ef 64 and every live node has an
+ * in-link at layer 0 (but the entry point) and can be reached. */
+static void build_and_find_all(const float *rows, size_t n, size_t d,
+                               int threads, int round)
+{
+    hnsw *h = open_index(d, VEC_COSINE, 16, 200);
+    int64_t *ids = iota(n);
+    for (size_t i = 0; i < n; i += 1000) {
+        size_t m = n - i < 1000 ? n - i : 1000;
+        cr_assert_eq(hnsw_add_batch(h, ids + i, rows + i * d, d, m, threads),
+                     0);
+    }
+    hnsw_reach r;
+    hnsw_reach_get(h, &r);
+    size_t lost = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t got;
+        float gd;
+        size_t k;
+        cr_assert_eq(hnsw_search(h, rows + i * d, d, 1, 64, NULL, NULL, &got,
+                                 &gd, &k),
+                     0);
+        lost += k != 1 || got != (int64_t)i;
+    }
+    cr_assert_eq(r.orphans, 0, "%d threads, round %d: %zu nodes without an "
+                 "in-link at layer 0", threads, round, r.orphans);
+    cr_assert_eq(r.unreachable, 0, "%d threads, round %d: %zu unreachable",
+                 threads, round, r.unreachable);
+    cr_assert_eq(lost, 0, "%d threads, round %d: %zu of %zu rows do not find "
+                 "themselves", threads, round, lost, n);
+    free(ids);
+    hnsw_close(h);
+}
+
+/* Two threads once left rows no search finds: an insertion that reached a
+ * node before that node had written its own list at the layer linked
+ * itself into the list, which the node then overwrote; and two rows
+ * inserted at once, neither seeing the other, could each be left out of
+ * the other's neighbourhood (see hnsw.c).  Near duplicates inserted in
+ * order make both likely: every build before the fix lost rows.  The
+ * timing varies, so several builds are checked. */
+Test(hnsw, two_thread_build_reaches_every_near_duplicate)
+{
+    enum { N = 3000, D = 128 };
+    float *rows = near_dups(N, D);
+    build_and_find_all(rows, N, D, 1, 0); /* the data is fine */
+    for (int round = 1; round <= 4; round++)
+        build_and_find_all(rows, N, D, 2, round);
+    free(rows);
+}
+
+/* ---- graph reach ------------------------------------------------------ */
+
+/* Exact duplicates are the heuristic's blind spot, even in one thread: a
+ * full list that links one copy drops a later copy as covered by it, and
+ * once the copies' own lists are full of copies nothing links a newcomer
+ * (see hnsw.c).  One thread builds the same graph every time. */
+Test(hnsw, reach_counts_orphans_and_unreachable)
+{
+    enum { N = 400, D = 8 };
+    hnsw *h = open_index(D, VEC_L2, 4, 40);
+    hnsw_reach r;
+    hnsw_reach_get(h, &r);
+    cr_assert_eq(r.orphans + r.unreachable, 0, "empty index");
+    float *distinct = vd_clustered(5, N / 20, D, 4, 0.5);
+    float *rows = xmalloc((size_t)N * D * sizeof *rows);
+    for (size_t i = 0; i < N; i++) /* 20 copies of each */
+        memcpy(rows + i * D, distinct + (i % (N / 20)) * D, D * sizeof *rows);
+    int64_t *ids = iota(N);
+    cr_assert_eq(hnsw_add_batch(h, ids, rows, D, N / 20, 1), 0);
+    hnsw_reach_get(h, &r);
+    cr_assert_eq(r.orphans + r.unreachable, 0, "distinct rows all linked");
+    cr_assert_eq(hnsw_add_batch(h, ids + N / 20, rows + (N / 20) * D, D,
+                                N - N / 20, 1),
+                 0);
+    hnsw_reach_get(h, &r);
+    cr_log_info("%d rows, 20 copies each: %zu orphans, %zu unreachable", N,
+                r.orphans, r.unreachable);
+    cr_assert_gt(r.orphans, 0);
+    cr_assert_gt(r.unreachable, 0);
+    cr_assert_leq(r.unreachable, N - N / 20);
+    /* deleted nodes are not counted */
+    for (int64_t id = 0; id < N; id++) cr_assert_eq(hnsw_remove(h, id), 0);
+    hnsw_reach_get(h, &r);
+    cr_assert_eq(r.orphans + r.unreachable, 0);
+    free(ids);
+    free(rows);
+    free(distinct);
+    hnsw_close(h);
 }
 
 /* ---- concurrent searches ---------------------------------------------- */
