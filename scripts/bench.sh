@@ -5,6 +5,13 @@
 #   3. GET /v1/health with wrk, beside nginx serving a small static file.
 #   4. the exact vector scan (anchor: the scalar kernels, same run) and the
 #      int8 scan with re-scoring, on siftsmall and 20,000 x 1536 vectors.
+#   5. the HNSW index on siftsmall, with filtered rows.
+#   6. `flowstate bench vectors` beside FAISS (Debian libfaiss through
+#      bench/faiss_bench, same files, same run) on siftsmall and on
+#      BENCH_VEC_N (100,000) x 1536 clustered vectors, HNSW builds on
+#      BENCH_VEC_THREADS (2) threads for both; about 10 minutes, most of it
+#      FAISS's HNSW build.
+#   7. retrieval quality (nDCG@10) on SciFact: BM25, local embedder, hybrid.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
@@ -62,5 +69,32 @@ echo "== 4. vector scan, exact and int8 (one thread, about 15 s)"
 "$build/bench/bench_vec" --data "${FLOWSTATE_DATA_DIR:-../shared/data}"
 echo
 
-echo "== 5. HNSW index on siftsmall (one thread; FAISS IndexHNSWFlat M=16 efC=200: recall@10 0.961 at ~50,000 q/s at ef 16 here)"
+echo "== 5. HNSW index on siftsmall (one thread; FAISS beside it in section 6)"
 "$build/bench/bench_hnsw" --data "${FLOWSTATE_DATA_DIR:-../shared/data}"
+echo
+
+echo "== 6. vector indexes beside FAISS (flowstate bench vectors: one thread per search, one query per call)"
+sift=${FLOWSTATE_DATA_DIR:-../shared/data}/siftsmall
+if [ -f "$sift/siftsmall_base.fvecs" ]; then
+  echo "-- siftsmall (l2, the set's own ground truth)"
+  "$build/flowstate" bench vectors --base "$sift/siftsmall_base.fvecs" \
+    --queries "$sift/siftsmall_query.fvecs" \
+    --truth "$sift/siftsmall_groundtruth.ivecs" --metric l2
+else
+  echo "siftsmall not found in $sift; skipped"
+fi
+echo
+vec_n=${BENCH_VEC_N:-100000}
+vec_threads=${BENCH_VEC_THREADS:-2}
+echo "-- synthetic ${vec_n} x 1536 (cosine, 100 clusters, 1000 queries; HNSW builds on $vec_threads threads, ours and FAISS's)"
+"$build/flowstate" bench vectors --synthetic "${vec_n}x1536" --clusters 100 \
+  --queries 1000 --seed 1 --metric cosine --threads "$vec_threads" \
+  --ef 16,32,64,96,128,256
+echo
+
+echo "== 7. retrieval quality on SciFact (nDCG@10: BM25, local embedder, hybrid)"
+if [ -f "${FLOWSTATE_DATA_DIR:-../shared/data}/scifact/corpus.jsonl" ]; then
+  "$build/bench/bench_retrieval" --data "${FLOWSTATE_DATA_DIR:-../shared/data}/scifact"
+else
+  echo "scifact not found; skipped"
+fi
