@@ -1,13 +1,16 @@
 /*
  * bench_retrieval.c - retrieval quality of BM25, the local embedder and
- * hybrid search on a BEIR-format collection with relevance judgements
- * (default: ../shared/data/scifact), through the real memory service.
+ * hybrid search on a collection with relevance judgements, through the
+ * real memory service.  Two formats: BEIR (corpus.jsonl, queries.jsonl,
+ * qrels/test.tsv: SciFact, the default) and SMART (.I/.T/.W records and a
+ * "qid docid" judgement file: CISI, CACM).
  *
  * The corpus (title + text per document) is added to a fresh store with
  * memory_add in batches, exactly as `POST /v1/memory` would; then every
- * judged test query is run three ways (BM25 via the store's FTS5 index,
- * semantic via memory_search, hybrid via memory_hybrid with RRF k = 60)
- * and scored with nDCG@10 (binary relevance).  Prints a table.
+ * judged query is run four ways (BM25 via the store's FTS5 index,
+ * semantic via memory_search, hybrid via memory_hybrid fused by RRF k = 60
+ * and by convex combination) and scored with nDCG@10 and MAP over the top
+ * 100 (binary relevance).  Prints a table.
  *
  * usage: bench_retrieval [--data DIR] [--dims N]
  */
@@ -16,25 +19,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xmem.h"
 #include "memory/embed.h"
 #include "memory/memory.h"
 #include "store/store.h"
 
-typedef struct qrel {
-    char *qid, *cid;
-} qrel;
+typedef struct pair {
+    char *id, *text; /* a document or a query; for qrels: query id, doc id */
+} pair;
+
+typedef struct pairs {
+    pair *v;
+    size_t n, cap;
+} pairs;
 
 static char *DATA = "../shared/data/scifact";
 static size_t DIMS = 1536;
+#define DEPTH 100 /* results scored per query (MAP@100) */
 
-/* our document id -> corpus id */
+/* our document id -> collection document id */
 static char **CID;
 static size_t NCID;
+
+static void push(pairs *p, char *id, char *text)
+{
+    if (p->n == p->cap) p->v = xrealloc(p->v, (p->cap = p->cap ? 2 * p->cap : 256) * sizeof *p->v);
+    p->v[p->n++] = (pair){ id, text };
+}
 
 static void set_cid(int64_t id, const char *cid)
 {
@@ -59,6 +77,122 @@ static FILE *open_data(const char *name)
     return f;
 }
 
+/* --- BEIR: corpus.jsonl, queries.jsonl, qrels/test.tsv ------------------ */
+
+static void beir_jsonl(const char *name, pairs *out, bool with_title)
+{
+    FILE *f = open_data(name);
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "_id"));
+        const char *title = json_string_value(json_object_get(o, "title"));
+        const char *text = json_string_value(json_object_get(o, "text"));
+        if (id && text)
+            push(out, xstrdup(id), with_title ? xasprintf("%s\n%s", title ? title : "", text)
+                                              : xstrdup(text));
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+}
+
+static void beir_qrels(pairs *out)
+{
+    FILE *f = open_data("qrels/test.tsv");
+    char q[64], c[64], line[256];
+    int score;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63s %63s %d", q, c, &score) == 3 && score > 0)
+            push(out, xstrdup(q), xstrdup(c));
+    fclose(f);
+}
+
+/* --- SMART (CISI, CACM): .I id, then fields .T .W .A .B ...; the title
+ * (.T) and text (.W) make a record's text.  Ids are numbers ("01" = 1). */
+
+static char *num_id(const char *s)
+{
+    return xasprintf("%ld", strtol(s, NULL, 10));
+}
+
+static void smart_records(const char *name, pairs *out)
+{
+    FILE *f = open_data(name);
+    char *line = NULL, *id = NULL;
+    size_t cap = 0;
+    fs_buf text = { 0 };
+    bool keep = false;
+    for (;;) {
+        ssize_t len = getline(&line, &cap, f);
+        bool start = len > 0 && !strncmp(line, ".I", 2) && (line[2] == ' ' || line[2] == '\n');
+        if ((len <= 0 || start) && id) {
+            push(out, id, xstrdup(text.data ? text.data : ""));
+            id = NULL;
+            text.len = 0;
+            if (text.data) text.data[0] = 0;
+        }
+        if (len <= 0) break;
+        if (start) id = num_id(line + 3);
+        else if (line[0] == '.' && len >= 2 && line[1] >= 'A' && line[1] <= 'Z' &&
+                 (line[2] == '\n' || line[2] == ' '))
+            keep = line[1] == 'T' || line[1] == 'W';
+        else if (keep && id)
+            fs_buf_printf(&text, "%s", line);
+    }
+    free(text.data);
+    free(line);
+    fclose(f);
+}
+
+static void smart_qrels(const char *name, pairs *out)
+{
+    FILE *f = open_data(name);
+    char q[64], c[64], line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63s %63s", q, c) == 2) push(out, num_id(q), num_id(c));
+    fclose(f);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcasecmp(s + a - b, suffix);
+}
+
+/* The collection in DATA: BEIR when it has corpus.jsonl, else SMART files
+ * found by name (*.all, *.qry or query.text, *.rel or qrels.text). */
+static void load_collection(pairs *docs, pairs *queries, pairs *qrels)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/corpus.jsonl", DATA);
+    if (access(path, R_OK) == 0) {
+        beir_jsonl("corpus.jsonl", docs, true);
+        beir_jsonl("queries.jsonl", queries, false);
+        beir_qrels(qrels);
+        return;
+    }
+    DIR *d = opendir(DATA);
+    if (!d) {
+        fprintf(stderr, "bench_retrieval: cannot open %s\n", DATA);
+        exit(1);
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (ends_with(e->d_name, ".all")) smart_records(e->d_name, docs);
+        else if (ends_with(e->d_name, ".qry") || !strcmp(e->d_name, "query.text"))
+            smart_records(e->d_name, queries);
+        else if (ends_with(e->d_name, ".rel") || !strcmp(e->d_name, "qrels.text"))
+            smart_qrels(e->d_name, qrels);
+    }
+    closedir(d);
+    if (!docs->n || !queries->n || !qrels->n) {
+        fprintf(stderr, "bench_retrieval: %s has no BEIR or SMART collection\n", DATA);
+        exit(1);
+    }
+}
+
 static void flush(memory *m, fs_doc *batch, char **cids, size_t *n)
 {
     const char *why;
@@ -66,103 +200,62 @@ static void flush(memory *m, fs_doc *batch, char **cids, size_t *n)
         fprintf(stderr, "bench_retrieval: add failed: %s\n", why ? why : "");
         exit(1);
     }
-    for (size_t i = 0; i < *n; i++) {
-        set_cid(batch[i].id, cids[i]);
-        free(cids[i]);
-        free(batch[i].content);
-    }
+    for (size_t i = 0; i < *n; i++) set_cid(batch[i].id, cids[i]);
     *n = 0;
 }
 
-static size_t load_corpus(memory *m)
+static void add_corpus(memory *m, const pairs *docs)
 {
-    FILE *f = open_data("corpus.jsonl");
-    char *line = NULL;
-    size_t cap = 0, n = 0, total = 0;
     fs_doc batch[100];
     char *cids[100];
-    while (getline(&line, &cap, f) > 0) {
-        json_t *o = json_loads(line, 0, NULL);
-        const char *id = json_string_value(json_object_get(o, "_id"));
-        const char *title = json_string_value(json_object_get(o, "title"));
-        const char *text = json_string_value(json_object_get(o, "text"));
-        if (id && text) {
-            batch[n] = (fs_doc){ .content = xasprintf("%s\n%s", title ? title : "", text),
-                                 .metadata = "{}", .tags = "[]", .importance = 0.5 };
-            cids[n++] = xstrdup(id);
-            total++;
-            if (n == 100) flush(m, batch, cids, &n);
-        }
-        json_decref(o);
+    size_t n = 0;
+    for (size_t i = 0; i < docs->n; i++) {
+        batch[n] = (fs_doc){ .content = docs->v[i].text, .metadata = "{}", .tags = "[]",
+                             .importance = 0.5 };
+        cids[n++] = docs->v[i].id;
+        if (n == 100) flush(m, batch, cids, &n);
     }
     flush(m, batch, cids, &n);
-    free(line);
-    fclose(f);
-    return total;
 }
 
-static qrel *load_qrels(size_t *n)
+static bool relevant(const pairs *r, const char *qid, const char *cid)
 {
-    FILE *f = open_data("qrels/test.tsv");
-    char q[64], c[64];
-    int score;
-    qrel *v = NULL;
-    size_t cap = 0;
-    *n = 0;
-    char line[256];
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%63s %63s %d", q, c, &score) == 3 && score > 0) {
-            if (*n == cap) v = xrealloc(v, (cap = cap ? 2 * cap : 256) * sizeof *v);
-            v[(*n)++] = (qrel){ xstrdup(q), xstrdup(c) };
-        }
-    fclose(f);
-    return v;
-}
-
-static char *query_text(const char *qid)
-{
-    FILE *f = open_data("queries.jsonl");
-    char *line = NULL, *out = NULL;
-    size_t cap = 0;
-    while (!out && getline(&line, &cap, f) > 0) {
-        json_t *o = json_loads(line, 0, NULL);
-        if (!strcmp(json_string_value(json_object_get(o, "_id")) ?: "", qid))
-            out = xstrdup(json_string_value(json_object_get(o, "text")));
-        json_decref(o);
-    }
-    free(line);
-    fclose(f);
-    return out;
-}
-
-static bool relevant(const qrel *r, size_t nr, const char *qid, const char *cid)
-{
-    for (size_t i = 0; i < nr; i++)
-        if (!strcmp(r[i].qid, qid) && cid && !strcmp(r[i].cid, cid)) return true;
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->v[i].id, qid) && cid && !strcmp(r->v[i].text, cid)) return true;
     return false;
 }
 
-static double ndcg10(const qrel *r, size_t nr, const char *qid,
-                     const int64_t *ids, size_t n)
+static size_t count_relevant(const pairs *r, const char *qid)
 {
-    size_t nrel = 0;
-    for (size_t i = 0; i < nr; i++) nrel += !strcmp(r[i].qid, qid);
-    double dcg = 0, idcg = 0;
-    for (size_t i = 0; i < n && i < 10; i++)
-        if ((size_t)ids[i] < NCID && relevant(r, nr, qid, CID[ids[i]]))
-            dcg += 1 / log2((double)i + 2);
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++) n += !strcmp(r->v[i].id, qid);
+    return n;
+}
+
+/* nDCG@10 (binary relevance) and average precision over the top DEPTH. */
+static void score(const pairs *r, const char *qid, const int64_t *ids, size_t n,
+                  double *ndcg, double *ap)
+{
+    size_t nrel = count_relevant(r, qid), hits = 0;
+    double dcg = 0, idcg = 0, sum = 0;
+    for (size_t i = 0; i < n && i < DEPTH; i++)
+        if ((size_t)ids[i] < NCID && relevant(r, qid, CID[ids[i]])) {
+            if (i < 10) dcg += 1 / log2((double)i + 2);
+            sum += (double)++hits / (double)(i + 1);
+        }
     for (size_t i = 0; i < nrel && i < 10; i++) idcg += 1 / log2((double)i + 2);
-    return idcg > 0 ? dcg / idcg : 0;
+    *ndcg += idcg > 0 ? dcg / idcg : 0;
+    *ap += nrel ? sum / (double)nrel : 0;
 }
 
 /* BM25 ids, chunks mapped to their parents, best first. */
 static size_t bm25(store *st, const char *q, int64_t *out)
 {
-    store_doc_filter f = { .with_chunks = true, .limit = 40 };
+    store_doc_filter f = { .with_chunks = true, .limit = 2 * DEPTH };
     store_hit *h;
     size_t n, k = 0;
     if (store_doc_text_search(st, q, &f, &h, &n)) return 0;
-    for (size_t i = 0; i < n && k < 10; i++) {
+    for (size_t i = 0; i < n && k < DEPTH; i++) {
         fs_doc d;
         if (store_doc_get(st, h[i].id, false, &d)) continue;
         int64_t id = d.parent_id ? d.parent_id : d.id;
@@ -182,6 +275,35 @@ static size_t hits_ids(memory_hit *h, size_t n, int64_t *out)
     return n;
 }
 
+static const char *query_of(const pairs *queries, const char *qid)
+{
+    for (size_t i = 0; i < queries->n; i++)
+        if (!strcmp(queries->v[i].id, qid)) return queries->v[i].text;
+    return NULL;
+}
+
+#define METHODS 4
+
+/* One query every way; adds to ndcg[], ap[], secs[]. */
+static void run_query(store *st, memory *m, const pairs *qrels, const char *qid,
+                      const char *q, double *ndcg, double *ap, double *secs)
+{
+    static const memory_hybrid_opts fusions[2] = { { .fusion = FUSION_RRF },
+                                                   { .fusion = FUSION_CONVEX } };
+    int64_t ids[2 * DEPTH];
+    memory_query mq = { .text = q, .limit = DEPTH, .threshold = -INFINITY };
+    memory_hit *h;
+    size_t n = 0;
+    for (int k = 0; k < METHODS; k++) {
+        int64_t t = fs_mono_ns();
+        if (k == 0) n = bm25(st, q, ids);
+        else if (k == 1) n = memory_search(m, &mq, &h, &n, NULL) ? 0 : hits_ids(h, n, ids);
+        else n = memory_hybrid(m, &mq, &fusions[k - 2], &h, &n, NULL) ? 0 : hits_ids(h, n, ids);
+        secs[k] += (double)(fs_mono_ns() - t) / 1e9;
+        score(qrels, qid, ids, n, &ndcg[k], &ap[k]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -193,6 +315,8 @@ int main(int argc, char **argv)
         }
     }
     log_setup(LOG_WARN, false);
+    pairs docs = { 0 }, queries = { 0 }, qrels = { 0 };
+    load_collection(&docs, &queries, &qrels);
     char path[] = "/tmp/fs-retrieval-XXXXXX";
     if (!mkdtemp(path)) return 1;
     char *db = xasprintf("%s/r.db", path);
@@ -208,45 +332,28 @@ int main(int argc, char **argv)
         return 1;
     }
     int64_t t0 = fs_mono_ms();
-    size_t ndocs = load_corpus(m);
+    add_corpus(m, &docs);
     double load_s = (double)(fs_mono_ms() - t0) / 1000;
-    size_t nr;
-    qrel *r = load_qrels(&nr);
-    double sum[3] = { 0 }, secs[3] = { 0 };
+    double ndcg[METHODS] = { 0 }, ap[METHODS] = { 0 }, secs[METHODS] = { 0 };
     size_t nq = 0;
-    for (size_t i = 0; i < nr; i++) {
-        if (i && !strcmp(r[i].qid, r[i - 1].qid)) continue;
-        char *q = query_text(r[i].qid);
+    for (size_t i = 0; i < qrels.n; i++) {
+        const char *qid = qrels.v[i].id;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) seen = !strcmp(qrels.v[j].id, qid);
+        const char *q = seen ? NULL : query_of(&queries, qid);
         if (!q) continue;
-        int64_t ids[40];
-        memory_query mq = { .text = q, .limit = 10, .threshold = -INFINITY };
-        memory_hit *h;
-        size_t n;
-        int64_t a = fs_mono_ns();
-        n = bm25(st, q, ids);
-        int64_t b = fs_mono_ns();
-        sum[0] += ndcg10(r, nr, r[i].qid, ids, n);
-        n = memory_search(m, &mq, &h, &n, NULL) ? 0 : hits_ids(h, n, ids);
-        int64_t c = fs_mono_ns();
-        sum[1] += ndcg10(r, nr, r[i].qid, ids, n);
-        n = memory_hybrid(m, &mq, NULL, &h, &n, NULL) ? 0 : hits_ids(h, n, ids);
-        int64_t d = fs_mono_ns();
-        sum[2] += ndcg10(r, nr, r[i].qid, ids, n);
-        secs[0] += (double)(b - a) / 1e9;
-        secs[1] += (double)(c - b) / 1e9;
-        secs[2] += (double)(d - c) / 1e9;
+        run_query(st, m, &qrels, qid, q, ndcg, ap, secs);
         nq++;
-        free(q);
     }
     printf("retrieval quality on %s: %zu documents (added in %.1f s, %.0f docs/s),"
            " %zu judged queries, local embedder %zu-d\n\n",
-           DATA, ndocs, load_s, (double)ndocs / load_s, nq, DIMS);
-    printf("%-28s %10s %12s\n", "method", "nDCG@10", "queries/s");
-    const char *names[3] = { "BM25 (FTS5, our tokeniser)", "semantic (local embedder)",
-                             "hybrid (RRF, k = 60)" };
-    for (int k = 0; k < 3; k++)
-        printf("%-28s %10.4f %12.0f\n", names[k], sum[k] / (double)nq,
-               (double)nq / secs[k]);
+           DATA, docs.n, load_s, (double)docs.n / load_s, nq, DIMS);
+    printf("%-34s %10s %10s %12s\n", "method", "nDCG@10", "MAP@100", "queries/s");
+    const char *names[METHODS] = { "BM25 (FTS5, our tokeniser)", "semantic (local embedder)",
+                                   "hybrid (RRF, k = 60)", "hybrid (convex, weights 1:1)" };
+    for (int k = 0; k < METHODS; k++)
+        printf("%-34s %10.4f %10.4f %12.0f\n", names[k], ndcg[k] / (double)nq,
+               ap[k] / (double)nq, (double)nq / secs[k]);
     memory_close(m);
     embed_close(emb);
     store_close(st);

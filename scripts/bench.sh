@@ -11,7 +11,7 @@
 #      BENCH_VEC_N (100,000) x 1536 clustered vectors, HNSW builds on
 #      BENCH_VEC_THREADS (2) threads for both; about 10 minutes, most of it
 #      FAISS's HNSW build.
-#   7. retrieval quality (nDCG@10) on SciFact: BM25, local embedder, hybrid.
+#   7. retrieval quality on SciFact, CISI, CACM: BM25, local embedder, hybrid.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
@@ -92,9 +92,13 @@ echo "-- synthetic ${vec_n} x 1536 (cosine, 100 clusters, 1000 queries; HNSW bui
   --ef 16,32,64,96,128,256
 echo
 
-echo "== 7. retrieval quality on SciFact (nDCG@10: BM25, local embedder, hybrid)"
-if [ -f "${FLOWSTATE_DATA_DIR:-../shared/data}/scifact/corpus.jsonl" ]; then
-  "$build/bench/bench_retrieval" --data "${FLOWSTATE_DATA_DIR:-../shared/data}/scifact"
-else
-  echo "scifact not found; skipped"
-fi
+echo "== 7. retrieval quality (nDCG@10, MAP@100: BM25, local embedder, hybrid)"
+for set in scifact cisi cacm; do
+  dir="${FLOWSTATE_DATA_DIR:-../shared/data}/$set"
+  if [ -d "$dir" ]; then
+    "$build/bench/bench_retrieval" --data "$dir"
+    echo
+  else
+    echo "$set not found; skipped"
+  fi
+done

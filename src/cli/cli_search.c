@@ -35,7 +35,7 @@
 #define MAX_EXAMPLES MEMORY_MAX_BATCH
 
 /* What a mode takes (bits). */
-enum { TAKES_QUERY = 1, TAKES_ID = 2, TAKES_EXAMPLES = 4, TAKES_K = 8 };
+enum { TAKES_QUERY = 1, TAKES_ID = 2, TAKES_EXAMPLES = 4, TAKES_K = 8, TAKES_FUSION = 16 };
 
 typedef struct search_mode {
     const char *name;
@@ -44,14 +44,14 @@ typedef struct search_mode {
 
 static const search_mode search_modes[] = {
     {"semantic", TAKES_QUERY, TAKES_QUERY},
-    {"hybrid", TAKES_QUERY, TAKES_QUERY},
+    {"hybrid", TAKES_QUERY | TAKES_FUSION, TAKES_QUERY},
     {"similar", TAKES_ID, TAKES_ID},
     {"recommend", TAKES_EXAMPLES, TAKES_EXAMPLES},
     {"cluster", TAKES_K, 0},
 };
 
 typedef struct search_args {
-    const char *query, *mode, *agent, *kind, *since, *until, *id;
+    const char *query, *mode, *agent, *kind, *since, *until, *id, *fusion;
     cliopt_list tags, meta, like, unlike;
     cliopt_num limit, k;
     cliopt_real threshold;
@@ -76,10 +76,11 @@ static bool check_mode(const cliopt_ctx *ctx, const search_mode *m,
         {TAKES_ID, "--id", "similar"},
         {TAKES_EXAMPLES, "--like/--unlike", "recommend"},
         {TAKES_K, "--k", "cluster"},
+        {TAKES_FUSION, "--fusion", "hybrid"},
     };
     unsigned given = (a->query ? TAKES_QUERY : 0) | (a->id ? TAKES_ID : 0) |
                      (a->like.n || a->unlike.n ? TAKES_EXAMPLES : 0) |
-                     (a->k.set ? TAKES_K : 0);
+                     (a->k.set ? TAKES_K : 0) | (a->fusion ? TAKES_FUSION : 0);
     for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
         if ((given & inputs[i].bit) && !(m->takes & inputs[i].bit)) {
             cliopt_fail(ctx, "%s is for --mode %s, not %s", inputs[i].flag,
@@ -98,6 +99,10 @@ static bool check_mode(const cliopt_ctx *ctx, const search_mode *m,
     }
     if ((m->needs & TAKES_EXAMPLES) && !a->like.n) {
         cliopt_fail(ctx, "--mode recommend needs at least one --like ID");
+        return false;
+    }
+    if (a->fusion && strcmp(a->fusion, "rrf") && strcmp(a->fusion, "convex")) {
+        cliopt_fail(ctx, "--fusion: '%s' is not one of rrf, convex", a->fusion);
         return false;
     }
     if (a->query && !*a->query) {
@@ -189,6 +194,7 @@ static json_t *search_body(const cliopt_ctx *ctx, const search_mode *m,
     if (a->query) json_object_set_new(body, "query", json_string(a->query));
     if (a->id) json_object_set_new(body, "id", json_integer(id));
     if (a->k.set) json_object_set_new(body, "k", json_integer(a->k.v));
+    if (a->fusion) json_object_set_new(body, "fusion", json_string(a->fusion));
     if (a->limit.set)
         json_object_set_new(body, "limit", json_integer(a->limit.v));
     if (a->threshold.set)
@@ -334,6 +340,7 @@ static int search_run(const cliopt_ctx *ctx, int argc, char **argv)
         {"like", CLIOPT_LIST, &a.like},
         {"unlike", CLIOPT_LIST, &a.unlike},
         {"k", CLIOPT_INT, &a.k, 1, CLUSTER_MAX_K},
+        {"fusion", CLIOPT_STR, &a.fusion},
         {NULL},
     };
     int code;
@@ -385,7 +392,7 @@ static const cliopt_cmd search_cmd = {
     "\n"
     "modes (--mode, default semantic):\n"
     "  semantic    by meaning: QUERY is embedded and compared\n"
-    "  hybrid      meaning and keywords (BM25) fused by rank; QUERY\n"
+    "  hybrid      meaning and keywords (BM25) fused; QUERY\n"
     "  similar     documents like --id ID\n"
     "  recommend   like the --like documents, unlike the --unlike ones\n"
     "  cluster     groups of similar documents, each labelled by its\n"
@@ -403,7 +410,9 @@ static const cliopt_cmd search_cmd = {
     "  --id ID           similar: the example document\n"
     "  --like ID         recommend: a liked document (repeatable; or 1,2,3)\n"
     "  --unlike ID       recommend: a disliked document (repeatable)\n"
-    "  --k N             cluster: the number of clusters (1-256)\n",
+    "  --k N             cluster: the number of clusters (1-256)\n"
+    "  --fusion F        hybrid: rrf (by rank, the default) or convex (by\n"
+    "                    normalised score)\n",
     "QUERY",
     CLIOPT_ARG_OPTIONAL};
 

@@ -18,8 +18,10 @@
  * "recency":w,"half_life_hours":24} turns on memory ranking: score =
  * relevance + w_i * importance + w_r * 0.5^(age / half-life), and each
  * result then also carries its "relevance".  Hybrid takes the same
- * with "query" required, and "rrf_k" (60) and "weights":{"vector","text"}
- * (1, 1); each result also carries its "vector_rank" and "text_rank".
+ * with "query" required, "fusion":"rrf" (the default: reciprocal rank,
+ * "rrf_k" 60) or "convex" (min-max normalised scores, weighted), and
+ * "weights":{"vector","text"} (1, 1); each result also carries its
+ * "vector_rank" and "text_rank".
  *
  * Embeddings:
  * Request: {"input": "text" | ["text", ...] (1..2048 non-empty strings),
@@ -668,9 +670,16 @@ static bool read_search(json_t *root, http_resp *resp, bool hybrid,
              body_num(&rin, "recency", 0, 1e6, &s->q.w_recency) &&
              body_num(&rin, "half_life_hours", 1e-6, 1e9, &s->q.half_life_hours);
     }
+    const char *fusion = NULL;
     if (ok && hybrid)
         ok = body_num(&in, "rrf_k", 1e-9, 1e9, &s->o.rrf_k) &&
-             body_obj(&in, "weights", 0, &w);
+             body_obj(&in, "weights", 0, &w) &&
+             body_str(&in, "fusion", 0, 16, &fusion);
+    if (ok && fusion && strcmp(fusion, "rrf") && strcmp(fusion, "convex")) {
+        http_resp_error(resp, 400, "invalid_field", "'fusion' must be \"rrf\" or \"convex\"");
+        ok = false;
+    }
+    s->o.fusion = fusion && !strcmp(fusion, "convex") ? FUSION_CONVEX : FUSION_RRF;
     if (ok && w) {
         body_in win = { w, "weights.", resp };
         ok = body_num(&win, "vector", 0, 1e9, &s->o.w_vector) &&

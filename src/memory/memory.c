@@ -647,7 +647,7 @@ int memory_recommend(memory *m, const memory_query *q, const int64_t *pos,
 typedef struct fused {
     int64_t id;
     int vrank, trank;
-    double score;
+    double score, vscore, tscore; /* fused; semantic, BM25 (if ranked) */
     const memory_hit *vhit; /* borrowed from the vector results, or NULL */
 } fused;
 
@@ -690,6 +690,7 @@ static int text_ranks(memory *m, const memory_query *q, size_t cand, fused *f,
             *e = (fused){ .id = key };
         }
         e->trank = ++rank;
+        e->tscore = h[i].score;
     }
     free(h);
     return 0;
@@ -722,6 +723,42 @@ static memory_hit *fused_hits(memory *m, fused *f, size_t nf, size_t limit,
     return res;
 }
 
+/* The min-max normalised semantic (which 0) or BM25 (which 1) score of
+ * each candidate ranked by that side, in [0, 1]; 0 when unranked. */
+static void normalise(fused *f, size_t nf, int which, double *out)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < nf; i++) {
+        if (!(which ? f[i].trank : f[i].vrank)) continue;
+        double s = which ? f[i].tscore : f[i].vscore;
+        lo = s < lo ? s : lo;
+        hi = s > hi ? s : hi;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        double s = which ? f[i].tscore : f[i].vscore;
+        bool ranked = which ? f[i].trank : f[i].vrank;
+        out[i] = !ranked ? 0 : hi > lo ? (s - lo) / (hi - lo) : 1;
+    }
+}
+
+static void fuse(fused *f, size_t nf, const memory_hybrid_opts *o)
+{
+    double k = o && o->rrf_k > 0 ? o->rrf_k : 60;
+    double wv = o ? o->w_vector : 0, wt = o ? o->w_text : 0;
+    if (wv <= 0 && wt <= 0) wv = wt = 1;
+    if (o && o->fusion == FUSION_CONVEX) {
+        double *v = xmalloc(2 * nf * sizeof *v), *t = v + nf;
+        normalise(f, nf, 0, v);
+        normalise(f, nf, 1, t);
+        for (size_t i = 0; i < nf; i++) f[i].score = (wv * v[i] + wt * t[i]) / (wv + wt);
+        free(v);
+        return;
+    }
+    for (size_t i = 0; i < nf; i++)
+        f[i].score = (f[i].vrank ? wv / (k + f[i].vrank) : 0) +
+                     (f[i].trank ? wt / (k + f[i].trank) : 0);
+}
+
 int memory_hybrid(memory *m, const memory_query *q,
                   const memory_hybrid_opts *o, memory_hit **out, size_t *n,
                   const char **why)
@@ -730,9 +767,6 @@ int memory_hybrid(memory *m, const memory_query *q,
     *n = 0;
     if (!q->text || !*q->text || q->limit < 1 || q->limit > MEMORY_MAX_BATCH)
         return FS_EINVAL;
-    double k = o && o->rrf_k > 0 ? o->rrf_k : 60;
-    double wv = o ? o->w_vector : 0, wt = o ? o->w_text : 0;
-    if (wv <= 0 && wt <= 0) wv = wt = 1;
     size_t cand = q->limit * 4 < 40 ? 40 : q->limit * 4;
     if (cand > MEMORY_MAX_BATCH) cand = MEMORY_MAX_BATCH;
     memory_query vq = *q;
@@ -745,12 +779,11 @@ int memory_hybrid(memory *m, const memory_query *q,
     fused *f = xcalloc(2 * cand, sizeof *f);
     size_t nf = 0;
     for (size_t i = 0; i < nv; i++)
-        f[nf++] = (fused){ vh[i].doc.id, (int)i + 1, 0, 0, &vh[i] };
+        f[nf++] = (fused){ .id = vh[i].doc.id, .vrank = (int)i + 1,
+                           .vscore = vh[i].score, .vhit = &vh[i] };
     rc = text_ranks(m, q, cand, f, &nf);
     if (!rc) {
-        for (size_t i = 0; i < nf; i++)
-            f[i].score = (f[i].vrank ? wv / (k + f[i].vrank) : 0) +
-                         (f[i].trank ? wt / (k + f[i].trank) : 0);
+        fuse(f, nf, o);
         qsort(f, nf, sizeof *f, cmp_fused);
         *out = fused_hits(m, f, nf, q->limit, n);
     }

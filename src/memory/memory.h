@@ -110,7 +110,10 @@ void memory_hits_free(memory_hit *h, size_t n);
 int memory_search(memory *m, const memory_query *q, memory_hit **out,
                   size_t *n, const char **why);
 
+typedef enum memory_fusion { FUSION_RRF, FUSION_CONVEX } memory_fusion;
+
 typedef struct memory_hybrid_opts {
+    memory_fusion fusion;      /* FUSION_RRF (the default) or FUSION_CONVEX */
     double rrf_k;              /* reciprocal-rank constant: 0 = 60 */
     double w_vector, w_text;   /* weights of the two rankings: 0,0 = 1,1 */
 } memory_hybrid_opts;
@@ -118,7 +121,11 @@ typedef struct memory_hybrid_opts {
 /*
  * Hybrid search: the semantic ranking (as memory_search) and the BM25
  * ranking (store_doc_text_search) of q->text, each over the same filter,
- * fused by reciprocal rank: score = w_v / (k + rank_v) + w_t / (k + rank_t),
+ * fused by
+ *   - reciprocal rank (FUSION_RRF): score = w_v / (k + rank_v) + w_t / (k + rank_t);
+ *   - convex combination (FUSION_CONVEX): each ranking's scores min-max
+ *     normalised to [0, 1] over its candidates, score = (w_v * v + w_t * t)
+ *     / (w_v + w_t)
  * a ranking a document is missing from adding nothing.  Chunks count as
  * their parent in both.  OUT as memory_search, with the two ranks set.
  */

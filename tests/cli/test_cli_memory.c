@@ -237,6 +237,10 @@ Test(cli_memory, search_inputs_must_fit_the_mode)
          "--like/--unlike is for --mode recommend, not semantic"},
         {{"search", "q", "--mode", "hybrid", "--k", "3"},
          "--k is for --mode cluster, not hybrid"},
+        {{"search", "q", "--fusion", "convex"},
+         "--fusion is for --mode hybrid, not semantic"},
+        {{"search", "q", "--mode", "hybrid", "--fusion", "borda"},
+         "--fusion: 'borda' is not one of rrf, convex"},
         {{"search", "q", "--since", "yesterday"},
          "--since: 'yesterday' is not an RFC 3339 time"},
         {{"search", "q", "--meta", "a\"b=1"},
@@ -484,7 +488,7 @@ Test(cli_memory, hybrid_similar_and_recommend_bodies)
                         answer(200, "{\"results\":[]}"),
                         answer(200, "{\"results\":[{\"id\":2,\"score\":1}]}"),
                     });
-    cr_assert_eq(RUN("search", "q", "--mode", "hybrid"), 0);
+    cr_assert_eq(RUN("search", "q", "--mode", "hybrid", "--fusion", "convex"), 0);
     cr_assert_str_eq(CAP.out_text, "RANK   SCORE  ID  V.RANK  T.RANK  CONTENT\n"
                                    "   1  0.0328   1       1       -  a\n");
     cr_assert_eq(RUN("search", "--mode", "similar", "--id", "42"), 0);
@@ -495,7 +499,7 @@ Test(cli_memory, hybrid_similar_and_recommend_bodies)
     cr_assert_eq(RUN("search", "q", "--json"), 0);
     responder_stop();
     assert_has(RESP.requests[0], "POST /v1/search/hybrid ");
-    assert_has(RESP.requests[0], "{\"query\":\"q\"}");
+    assert_has(RESP.requests[0], "{\"query\":\"q\",\"fusion\":\"convex\"}");
     assert_has(RESP.requests[1], "POST /v1/search/similar ");
     assert_has(RESP.requests[1], "{\"id\":42}");
     assert_has(RESP.requests[2], "POST /v1/search/recommend ");

@@ -172,7 +172,15 @@ Test(memory_api, hybrid_search_reports_both_ranks)
     cr_assert_float_eq(json_real_value(json_object_get(top, "score")), 2.0 / 61,
                        1e-9, "reciprocal rank fusion with k = 60");
     json_decref(r);
+    r = call("POST", "/v1/search/hybrid",
+             "{\"query\":\"refund for the Acme invoice\",\"fusion\":\"convex\"}", S.key, 200);
+    top = json_array_get(json_object_get(r, "results"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(top, "id")), 1);
+    cr_assert_float_eq(json_real_value(json_object_get(top, "score")), 1.0, 1e-9,
+                       "convex: the best of both scales to 1");
+    json_decref(r);
     const char *bad[] = { "{\"vector\":[1]}", "{\"query\":\"a\",\"rrf_k\":0}",
+                          "{\"query\":\"a\",\"fusion\":\"borda\"}",
                           "{\"query\":\"a\",\"weights\":{\"text\":-1}}",
                           "{\"query\":\"a\",\"weights\":[1,2]}" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)

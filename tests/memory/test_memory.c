@@ -197,7 +197,7 @@ static memory_hit *hybrid(const char *text, size_t limit, double wv, double wt,
                           size_t *n)
 {
     memory_query q = { .text = text, .limit = limit };
-    memory_hybrid_opts o = { 60, wv, wt };
+    memory_hybrid_opts o = { .rrf_k = 60, .w_vector = wv, .w_text = wt };
     memory_hit *h;
     cr_assert_eq(memory_hybrid(M, &q, &o, &h, n, NULL), 0);
     return h;
@@ -221,6 +221,35 @@ Test(memory, hybrid_fuses_both_rankings_by_reciprocal_rank)
         if (i) cr_assert_geq(h[i - 1].score, h[i].score, "best first");
     }
     memory_hits_free(h, n);
+}
+
+Test(memory, hybrid_convex_fusion_adds_normalised_scores)
+{
+    int64_t ids[4];
+    corpus(ids);
+    memory_query q = { .text = "refund of the Acme invoice", .limit = 4 };
+    memory_hybrid_opts o = { .fusion = FUSION_CONVEX };
+    memory_hit *h;
+    size_t n;
+    cr_assert_eq(memory_hybrid(M, &q, &o, &h, &n, NULL), 0);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(h[0].doc.id, ids[0], "first in both rankings, first fused");
+    cr_assert_float_eq(h[0].score, 1.0, 1e-12, "the best of both scales to 1 on each");
+    for (size_t i = 1; i < n; i++) {
+        cr_assert_geq(h[i - 1].score, h[i].score, "best first");
+        cr_assert(h[i].score >= 0 && h[i].score <= 1, "a mean of two [0, 1] scores");
+    }
+    memory_hits_free(h, n);
+    o.w_text = 0; /* the semantic side alone: its order */
+    o.w_vector = 1;
+    memory_hit *s;
+    size_t ns;
+    cr_assert_eq(memory_hybrid(M, &q, &o, &h, &n, NULL), 0);
+    s = search(q.text, 4, NULL, &ns);
+    cr_assert_eq(n, ns);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(h[i].doc.id, s[i].doc.id);
+    memory_hits_free(h, n);
+    memory_hits_free(s, ns);
 }
 
 Test(memory, hybrid_with_text_weight_zero_is_the_semantic_order)
