@@ -6,9 +6,20 @@
 
 #include "core/xmem.h"
 
-static const char *state_names[JOB_NSTATES] = {
+static const char *const state_names[JOB_NSTATES] = {
     "pending", "scheduled", "running", "completed", "failed", "cancelled",
 };
+
+static bool parse_name(const char *const *names, int n, const char *name,
+                       int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = i;
+            return true;
+        }
+    return false;
+}
 
 const char *job_state_name(job_state s)
 {
@@ -17,12 +28,10 @@ const char *job_state_name(job_state s)
 
 bool job_state_parse(const char *name, job_state *out)
 {
-    for (int i = 0; i < JOB_NSTATES; i++)
-        if (strcmp(name, state_names[i]) == 0) {
-            *out = (job_state)i;
-            return true;
-        }
-    return false;
+    int i;
+    if (!parse_name(state_names, JOB_NSTATES, name, &i)) return false;
+    *out = (job_state)i;
+    return true;
 }
 
 void fs_job_clear(fs_job *j)
@@ -103,4 +112,95 @@ void fs_docs_free(fs_doc *d, size_t n)
 {
     for (size_t i = 0; i < n; i++) fs_doc_clear(&d[i]);
     free(d);
+}
+
+static const char *const run_names[RUN_NSTATES] = {
+    "running", "completed", "failed", "cancelled"
+};
+static const char *const task_names[TASK_NSTATES] = {
+    "pending", "scheduled", "running", "completed", "failed", "skipped",
+    "cancelled"
+};
+
+
+const char *run_state_name(run_state s)
+{
+    return (unsigned)s < RUN_NSTATES ? run_names[s] : "unknown";
+}
+
+bool run_state_parse(const char *name, run_state *out)
+{
+    int i;
+    if (!parse_name(run_names, RUN_NSTATES, name, &i)) return false;
+    *out = (run_state)i;
+    return true;
+}
+
+const char *task_state_name(task_state s)
+{
+    return (unsigned)s < TASK_NSTATES ? task_names[s] : "unknown";
+}
+
+bool task_state_parse(const char *name, task_state *out)
+{
+    int i;
+    if (!parse_name(task_names, TASK_NSTATES, name, &i)) return false;
+    *out = (task_state)i;
+    return true;
+}
+
+void fs_workflow_clear(fs_workflow *w)
+{
+    free(w->name);
+    free(w->description);
+    free(w->definition);
+    memset(w, 0, sizeof *w);
+}
+
+void fs_workflows_free(fs_workflow *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_workflow_clear(&w[i]);
+    free(w);
+}
+
+void fs_run_clear(fs_run *r)
+{
+    free(r->workflow);
+    free(r->inputs);
+    free(r->error);
+    memset(r, 0, sizeof *r);
+}
+
+void fs_runs_free(fs_run *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_run_clear(&r[i]);
+    free(r);
+}
+
+void fs_run_task_clear(fs_run_task *t)
+{
+    free(t->output);
+    free(t->error);
+    memset(t, 0, sizeof *t);
+}
+
+void fs_run_tasks_free(fs_run_task *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_run_task_clear(&t[i]);
+    free(t);
+}
+
+void fs_run_event_clear(fs_run_event *e)
+{
+    free(e->type);
+    free(e->step);
+    free(e->error);
+    free(e->data);
+    memset(e, 0, sizeof *e);
+}
+
+void fs_run_events_free(fs_run_event *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_run_event_clear(&e[i]);
+    free(e);
 }

@@ -1,5 +1,6 @@
 /*
- * model.h - the records Flowstate keeps: jobs, agents, agent state versions.
+ * model.h - the records Flowstate keeps: jobs, agents, agent state versions,
+ * memory documents, workflows and their runs.
  *
  * These are plain structs passed between the store, the services and the
  * HTTP layer.  JSON fields (payload, result, metadata, state, job_types) are
@@ -48,6 +49,7 @@ typedef struct fs_job {
     int64_t lease_expires;
     int64_t started_at;  /* when the current/last lease was taken */
     int64_t created_at, updated_at, finished_at;
+    int64_t run_id;     /* the workflow run this job is a step of, 0 = none */
 } fs_job;
 
 void fs_job_clear(fs_job *j);
@@ -101,5 +103,93 @@ typedef struct fs_doc {
 
 void fs_doc_clear(fs_doc *d);
 void fs_docs_free(fs_doc *d, size_t n);
+
+/* A registered workflow definition (one row per name and version). */
+typedef struct fs_workflow {
+    char *name;
+    int version;
+    char *description;
+    char *definition;    /* canonical JSON text */
+    int64_t created_at;
+} fs_workflow;
+
+void fs_workflow_clear(fs_workflow *w);
+void fs_workflows_free(fs_workflow *w, size_t n);
+
+typedef enum {
+    RUN_RUNNING,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    RUN_CANCELLED,
+    RUN_NSTATES
+} run_state;
+
+const char *run_state_name(run_state s);
+bool run_state_parse(const char *name, run_state *out);
+
+typedef struct fs_run {
+    int64_t id;
+    char *workflow;
+    int version;         /* of the workflow definition the run uses */
+    run_state state;
+    char *inputs;        /* JSON object, defaults applied */
+    char *error;         /* why it failed, NULL otherwise */
+    int64_t rev;         /* bumped by every commit (optimistic locking) */
+    int64_t deadline;    /* workflow timeout, 0 = none */
+    int64_t created_at, updated_at, finished_at;
+} fs_run;
+
+void fs_run_clear(fs_run *r);
+void fs_runs_free(fs_run *r, size_t n);
+
+typedef enum {
+    TASK_PENDING,   /* waiting for its dependencies */
+    TASK_SCHEDULED, /* its job is queued (first attempt or retry backoff) */
+    TASK_RUNNING,   /* its job is leased */
+    TASK_COMPLETED,
+    TASK_FAILED,
+    TASK_SKIPPED,   /* `when` was false, or an upstream step was skipped */
+    TASK_CANCELLED,
+    TASK_NSTATES
+} task_state;
+
+const char *task_state_name(task_state s);
+bool task_state_parse(const char *name, task_state *out);
+
+/* One step of a run, or one item of a for_each step (item >= 0). */
+typedef struct fs_run_task {
+    int64_t run_id;
+    int step;            /* index in the definition's steps */
+    int item;            /* -1 = the step itself; else the for_each item */
+    task_state state;
+    int attempts;        /* jobs started so far */
+    int64_t job_id;      /* the current attempt's job, 0 = none */
+    int job_ref;         /* in only (store_run_commit): index of the new job
+                            in the same change that becomes job_id, or -1 */
+    int items;           /* for_each step: number of items, -1 = not yet */
+    char *output;        /* JSON text */
+    char *error;
+    int64_t deadline;    /* the current attempt times out at, 0 = none */
+    int64_t started_at, finished_at;
+} fs_run_task;
+
+void fs_run_task_clear(fs_run_task *t);
+void fs_run_tasks_free(fs_run_task *t, size_t n);
+
+/* One entry of a run's history. */
+typedef struct fs_run_event {
+    int64_t run_id;
+    int64_t seq;         /* 1, 2, 3 ... per run */
+    int64_t at;
+    char *type;          /* run_started, step_scheduled, step_started, ... */
+    char *step;          /* step id, NULL for run events */
+    int item;            /* -1 = none */
+    int attempt;         /* 0 = none */
+    char *error;
+    char *data;          /* JSON object with anything else, or NULL */
+} fs_run_event;
+
+void fs_run_event_clear(fs_run_event *e);
+void fs_run_events_free(fs_run_event *e, size_t n);
 
 #endif

@@ -102,6 +102,40 @@ typedef struct store_hit {
     double score; /* higher is better */
 } store_hit;
 
+/* One run's part of a workflow commit (store_run_commit). */
+typedef struct store_run_change {
+    fs_run *run;            /* id 0: a new run (OUT: id, rev 1); else written
+                               only if run->rev is the stored rev (OUT: rev+1) */
+    fs_run_task *tasks;     /* upserted by (run, step, item); job_ref >= 0
+                               takes the id of jobs[job_ref] */
+    size_t ntasks;
+    fs_run_event *events;   /* appended in order (OUT: run_id, seq) */
+    size_t nevents;
+    fs_job *jobs;           /* enqueued with run_id = the run (OUT: as
+                               store_job_enqueue) */
+    size_t njobs;
+    const int64_t *cancel;  /* jobs to cancel if not finished yet */
+    size_t ncancel;
+} store_run_change;
+
+typedef struct store_run_filter {
+    const char *workflow;   /* NULL = any */
+    int state;              /* a run_state, or -1 for any */
+    int64_t before_id;      /* cursor: ids < this; 0 = from newest */
+    int limit;              /* 1..1000 */
+} store_run_filter;
+
+/* A state change of a workflow job, waiting for the engine: the trigger on
+ * jobs writes one row per change of a job with a run_id, in the same
+ * transaction as the change. */
+typedef struct store_job_signal {
+    int64_t id;             /* the signal row (ascending) */
+    int64_t run_id;
+    fs_job job;             /* the job as it is now (payload not loaded) */
+} store_job_signal;
+
+void store_job_signals_free(store_job_signal *s, size_t n);
+
 typedef struct store_ops {
     const char *name;
     void (*close)(store *st);
@@ -169,6 +203,22 @@ typedef struct store_ops {
     int (*cache_put)(store *st, const char *embedder,
                      const uint8_t (*hashes)[32], size_t n, size_t dims,
                      const float *vecs, int64_t now);
+
+    int (*workflow_put)(store *st, fs_workflow *w, int64_t now);
+    int (*workflow_get)(store *st, const char *name, int version,
+                        fs_workflow *out);
+    int (*workflow_list)(store *st, fs_workflow **out, size_t *n);
+    int (*run_commit)(store *st, store_run_change *c, size_t n,
+                      const int64_t *signals_done, size_t nsignals,
+                      int64_t now);
+    int (*run_get)(store *st, int64_t id, fs_run *out, fs_run_task **tasks,
+                   size_t *ntasks);
+    int (*run_list)(store *st, const store_run_filter *f, fs_run **out,
+                    size_t *n);
+    int (*run_events)(store *st, int64_t run_id, int64_t after_seq,
+                      int limit, fs_run_event **out, size_t *n);
+    int (*job_signals)(store *st, int64_t after_id, int limit,
+                       store_job_signal **out, size_t *n);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -410,5 +460,57 @@ static inline int store_cache_put(store *st, const char *embedder,
 static inline int store_setting_init(store *st, const char *key,
                                      const char *value, char **stored)
 { return st->ops->setting_init(st, key, value, stored); }
+
+/* --- Workflows and their runs ------------------------------------------ */
+
+/* Registers a definition under (w->name, w->version).  Registering the same
+ * definition again is a no-op (OUT: the stored record's created_at);
+ * another definition under a taken version is FS_ECONFLICT. */
+static inline int store_workflow_put(store *st, fs_workflow *w, int64_t now)
+{ return st->ops->workflow_put(st, w, now); }
+
+/* version 0 = the latest.  Errors: FS_ENOTFOUND. */
+static inline int store_workflow_get(store *st, const char *name, int version,
+                                     fs_workflow *out)
+{ return st->ops->workflow_get(st, name, version, out); }
+
+/* The latest version of every workflow, by name. */
+static inline int store_workflow_list(store *st, fs_workflow **out, size_t *n)
+{ return st->ops->workflow_list(st, out, n); }
+
+/*
+ * One atomic workflow transition over n runs: each change's run row is
+ * inserted or updated (optimistic: a stored rev other than run->rev fails
+ * the whole commit with FS_ECONFLICT and writes nothing), its tasks
+ * upserted, events appended, jobs enqueued (pending or scheduled by
+ * run_at, with run_id set) and jobs in `cancel` cancelled; the given job
+ * signals are deleted.  Errors: FS_ECONFLICT, FS_EIO.
+ */
+static inline int store_run_commit(store *st, store_run_change *c, size_t n,
+                                   const int64_t *signals_done,
+                                   size_t nsignals, int64_t now)
+{ return st->ops->run_commit(st, c, n, signals_done, nsignals, now); }
+
+/* A run and (tasks not NULL) its tasks ordered by (step, item).
+ * Errors: FS_ENOTFOUND. */
+static inline int store_run_get(store *st, int64_t id, fs_run *out,
+                                fs_run_task **tasks, size_t *ntasks)
+{ return st->ops->run_get(st, id, out, tasks, ntasks); }
+
+/* Newest first. */
+static inline int store_run_list(store *st, const store_run_filter *f,
+                                 fs_run **out, size_t *n)
+{ return st->ops->run_list(st, f, out, n); }
+
+/* Events with seq > after_seq, oldest first, at most limit (1..10000). */
+static inline int store_run_events(store *st, int64_t run_id,
+                                   int64_t after_seq, int limit,
+                                   fs_run_event **out, size_t *n)
+{ return st->ops->run_events(st, run_id, after_seq, limit, out, n); }
+
+/* Pending job signals with id > after_id, oldest first, at most limit. */
+static inline int store_job_signals(store *st, int64_t after_id, int limit,
+                                    store_job_signal **out, size_t *n)
+{ return st->ops->job_signals(st, after_id, limit, out, n); }
 
 #endif
