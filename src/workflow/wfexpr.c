@@ -873,7 +873,7 @@ static bool order(const json_t *a, const json_t *b, int *cmp)
 
 static bool compare(tok op, const json_t *a, const json_t *b)
 {
-    int c;
+    int c = 0;
     bool ordered = order(a, b, &c);
     bool numbers = json_is_number(a) && json_is_number(b);
     switch (op) {
