@@ -3,8 +3,9 @@
  *
  * One handler per route, spread by topic over api_system.c (health,
  * metrics, queue stats), api_agents.c (registry and versioned state),
- * api_jobs.c (enqueue, list, show, cancel, retry) and api_worker.c (the
- * worker protocol: lease, heartbeat, complete, fail).  api.c holds the
+ * api_jobs.c (enqueue, list, show, cancel, retry), api_worker.c (the
+ * worker protocol: lease, heartbeat, complete, fail), api_memory.c
+ * (documents and search) and api_workflows.c (definitions and runs).  api.c holds the
  * table and the JSON renderers they share.  Handlers follow server.h:
  * they read an http_req and fill an http_resp, never touching MHD.
  *
@@ -72,6 +73,18 @@ void api_search_hybrid(http_req *req, http_resp *resp);
 void api_search_similar(http_req *req, http_resp *resp);
 void api_search_recommend(http_req *req, http_resp *resp);
 void api_search_cluster(http_req *req, http_resp *resp);
+
+/* api_workflows.c */
+void api_workflow_register(http_req *req, http_resp *resp);
+void api_workflow_validate(http_req *req, http_resp *resp);
+void api_workflow_list(http_req *req, http_resp *resp);
+void api_workflow_get(http_req *req, http_resp *resp);
+void api_run_start(http_req *req, http_resp *resp);
+void api_run_list(http_req *req, http_resp *resp);
+void api_run_get(http_req *req, http_resp *resp);
+void api_run_events(http_req *req, http_resp *resp);
+void api_run_cancel(http_req *req, http_resp *resp);
+void api_run_retry(http_req *req, http_resp *resp);
 
 /* --- Request readers ------------------------------------------------------ */
 /*

@@ -577,23 +577,6 @@ static bool read_meta_filter(body_in *in, json_t *meta, filter_buf *fb)
     return true;
 }
 
-/* false (with a 400 naming it) when o has a field outside known. */
-static bool only_fields(const body_in *in, const char *const *known,
-                        size_t nknown)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(in->obj, k, v) {
-        size_t i = 0;
-        while (i < nknown && strcmp(k, known[i])) i++;
-        if (i == nknown) {
-            body_field_error(in, "unknown_field", k, "is not a known field");
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Reads "filter"; unknown fields are refused. */
 static bool read_filter(json_t *root, http_resp *resp, filter_buf *fb)
 {
@@ -609,7 +592,7 @@ static bool read_filter(json_t *root, http_resp *resp, filter_buf *fb)
         return false;
     }
     json_t *tags = NULL, *meta = NULL;
-    if (!only_fields(&in, known, sizeof known / sizeof *known)) return false;
+    if (!body_only_fields(&in, known, sizeof known / sizeof *known)) return false;
     if (!body_str(&in, "agent", 0, MAX_NAME, &fb->f.agent) ||
         !body_str(&in, "kind", 0, MAX_NAME, &fb->f.kind) ||
         !body_str_array(&in, "tags", 0, MAX_TAGS, MAX_NAME, &tags) ||
@@ -665,7 +648,7 @@ static bool read_search(json_t *root, http_resp *resp, bool hybrid,
         static const char *known[] = { "importance", "recency",
                                        "half_life_hours" };
         body_in rin = { rank, "rank.", resp };
-        ok = only_fields(&rin, known, 3) &&
+        ok = body_only_fields(&rin, known, 3) &&
              body_num(&rin, "importance", 0, 1e6, &s->q.w_importance) &&
              body_num(&rin, "recency", 0, 1e6, &s->q.w_recency) &&
              body_num(&rin, "half_life_hours", 1e-6, 1e9, &s->q.half_life_hours);

@@ -245,3 +245,19 @@ bool body_query_int(http_resp *resp, const char *name, const char *value,
     *out = v;
     return true;
 }
+
+bool body_only_fields(const body_in *in, const char *const *known,
+                      size_t nknown)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(in->obj, k, v) {
+        size_t i = 0;
+        while (i < nknown && strcmp(k, known[i])) i++;
+        if (i == nknown) {
+            body_field_error(in, "unknown_field", k, "is not a known field");
+            return false;
+        }
+    }
+    return true;
+}

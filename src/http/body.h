@@ -68,6 +68,11 @@ bool body_str_array(const body_in *in, const char *field, unsigned flags,
 bool body_time(const body_in *in, const char *field, unsigned flags,
                int64_t *out);
 
+/* false (with a 400 unknown_field naming it) when in's object has a field
+ * outside known. */
+bool body_only_fields(const body_in *in, const char *const *known,
+                      size_t nknown);
+
 /* A query parameter holding an integer in [lo, hi] (NULL value = absent,
  * *out untouched).  400 invalid_field naming the parameter otherwise. */
 bool body_query_int(http_resp *resp, const char *name, const char *value,

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cond.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -52,6 +53,8 @@ struct queue {
             rescued, cancelled, requeued, pruned;
     } c;
     fs_histogram wait_hist, run_hist;
+    void (*listener)(void *ctx); /* job state changed (workflow engine) */
+    void *listener_ctx;
 };
 
 queue_config queue_config_default(void)
@@ -66,30 +69,25 @@ queue_config queue_config_default(void)
     };
 }
 
-static void cond_init_mono(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
-}
-
-/* Waits on c until signalled or monotonic deadline_ms; lock held. */
-static void wait_until(pthread_cond_t *c, pthread_mutex_t *m,
-                       int64_t deadline_ms)
-{
-    struct timespec ts = { .tv_sec = deadline_ms / 1000,
-                           .tv_nsec = (deadline_ms % 1000) * 1000000 };
-    pthread_cond_timedwait(c, m, &ts);
-}
-
 static void wake_workers(queue *q)
 {
     pthread_mutex_lock(&q->lock);
     q->gen++;
     pthread_cond_broadcast(&q->avail);
     pthread_mutex_unlock(&q->lock);
+}
+
+/* Tells the listener that jobs changed state (any: only a hint). */
+static void changed(queue *q, bool any)
+{
+    if (any && q->listener) q->listener(q->listener_ctx);
+}
+
+static bool any_of_run(const fs_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].run_id) return true;
+    return false;
 }
 
 static void add(_Atomic uint64_t *ctr, uint64_t n)
@@ -156,7 +154,7 @@ static void plan_next_tick(queue *q)
     pthread_mutex_lock(&q->lock);
     q->next_tick = wake;
     if (!q->ticker_stop && !q->kicked)
-        wait_until(&q->tick, &q->lock, fs_mono_ms() + (wake - now));
+        fs_cond_wait_until(&q->tick, &q->lock, fs_mono_ms() + (wake - now));
     q->kicked = false;
     pthread_mutex_unlock(&q->lock);
 }
@@ -204,6 +202,7 @@ int queue_tick(queue *q)
     if (rescued) log_warn("queue: %zu expired lease(s) returned", rescued);
     if (pruned) log_info("queue: pruned %zu finished job(s)", pruned);
     if (promoted || rescued) wake_workers(q);
+    changed(q, rescued > 0);
     return rc;
 }
 
@@ -219,8 +218,8 @@ int queue_open(queue **out, store *st, const fs_clock *clk,
     if (q->cfg.tick_max_ms <= 0) q->cfg.tick_max_ms = 1000;
     q->last_prune = fs_now(&q->clk);
     pthread_mutex_init(&q->lock, NULL);
-    cond_init_mono(&q->avail);
-    cond_init_mono(&q->tick);
+    fs_cond_init(&q->avail);
+    fs_cond_init(&q->tick);
     if (q->cfg.ticker) {
         if (pthread_create(&q->ticker, NULL, ticker_main, q) != 0) {
             queue_close(q);
@@ -316,7 +315,7 @@ static void wait_for_work(queue *q, uint64_t gen, int64_t deadline,
     pthread_mutex_lock(&q->lock);
     q->waiters++;
     while (gen == q->gen && !q->shutdown && fs_mono_ms() < until)
-        wait_until(&q->avail, &q->lock, until);
+        fs_cond_wait_until(&q->avail, &q->lock, until);
     q->waiters--;
     pthread_mutex_unlock(&q->lock);
 }
@@ -341,7 +340,10 @@ int queue_lease(queue *q, const queue_lease_req *r, fs_job **out, size_t *n)
         }
         rc = store_job_lease(q->st, &sl, fs_now(&q->clk), out, n);
         if (rc || *n > 0) {
-            if (!rc) note_leased(q, *out, *n);
+            if (!rc) {
+                note_leased(q, *out, *n);
+                changed(q, any_of_run(*out, *n));
+            }
             return rc;
         }
         free(*out);
@@ -377,6 +379,7 @@ int queue_complete(queue *q, store_completion *items, size_t n)
         if (log_enabled(LOG_INFO))
             log_event(LOG_INFO, NULL, items[i].id, "job completed");
     }
+    changed(q, true);
     return 0;
 }
 
@@ -395,6 +398,7 @@ int queue_fail(queue *q, int64_t id, const char *token, const char *error,
     log_job(&j, j.state == JOB_SCHEDULED ? "failed, will retry"
                                          : "failed, dead-lettered");
     if (j.state == JOB_SCHEDULED) kick_ticker(q, j.run_at);
+    changed(q, j.run_id != 0);
     if (out) *out = j;
     else fs_job_clear(&j);
     return 0;
@@ -407,6 +411,7 @@ int queue_cancel(queue *q, int64_t id, fs_job *out)
     if (rc) return rc;
     add(&q->c.cancelled, 1);
     log_job(&j, "cancelled");
+    changed(q, j.run_id != 0);
     if (out) *out = j;
     else fs_job_clear(&j);
     return 0;
@@ -423,6 +428,18 @@ int queue_retry(queue *q, int64_t id, fs_job *out)
     if (out) *out = j;
     else fs_job_clear(&j);
     return 0;
+}
+
+void queue_set_listener(queue *q, void (*fn)(void *ctx), void *ctx)
+{
+    q->listener = fn;
+    q->listener_ctx = ctx;
+}
+
+void queue_jobs_added(queue *q, int64_t earliest_run_at)
+{
+    wake_workers(q);
+    if (earliest_run_at > fs_now(&q->clk)) kick_ticker(q, earliest_run_at);
 }
 
 /* --- reads ------------------------------------------------------------- */

@@ -126,6 +126,20 @@ int queue_get(queue *q, int64_t id, fs_job *out);
 int queue_list(queue *q, const store_job_filter *f, fs_job **out, size_t *n);
 int queue_stats(queue *q, store_stat **rows, size_t *n);
 
+/*
+ * The workflow engine hears of job state changes through a listener,
+ * called after a lease, completion, failure, cancellation or rescue has
+ * been committed (on the thread that made it; it must be quick and must
+ * not call back into the queue).  A hint only: the job signals in the
+ * store are the truth.  Set it before workers start.
+ */
+void queue_set_listener(queue *q, void (*fn)(void *ctx), void *ctx);
+
+/* Jobs were stored behind the queue's back (the engine enqueues a step's
+ * jobs in its own transaction): wake idle workers, and the ticker when a
+ * job is due later (earliest_run_at, 0 = none later). */
+void queue_jobs_added(queue *q, int64_t earliest_run_at);
+
 /* One pass of housekeeping: promote due jobs, rescue expired leases, prune
  * finished jobs past retention; wakes workers when work appeared.  The
  * ticker thread calls it; tests call it directly with a manual clock. */

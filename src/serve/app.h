@@ -32,6 +32,7 @@ typedef struct fs_app {
     mem_space space;          /* the database's vector space */
     struct embedder *emb;     /* the space's embedder (cached) */
     struct memory *mem;       /* documents and semantic search */
+    struct workflow *wf;      /* workflow definitions, runs, the engine */
     char *index_path;         /* the vector index file */
     size_t body_limit;        /* bytes; default 1 MiB */
     int64_t started_at;       /* ms */

@@ -5,14 +5,15 @@
  *   serve_main
  *     parse flags (usage error -> exit 2)
  *     store_open -> space_resolve -> space_embedder_open -> memory_open
- *       -> queue_open (ticker) -> registry_open -> auth_open
+ *       -> queue_open (ticker) -> registry_open -> workflow_open -> auth_open
  *       -> http_start -> print URL and key location -> write --port-file
  *     sigwait(SIGTERM | SIGINT)          (blocked in every thread, so the
  *                                         main thread is the one that wakes)
  *     app.stopping = true                new requests get 503
  *     queue_shutdown                     long-polls return at once
  *     http_stop                          in-flight requests finish
- *     queue_close -> auth_close -> registry_close -> memory_close ->
+ *     workflow_close -> queue_close -> auth_close -> registry_close ->
+ *     memory_close ->
  *     embed_close ->
  *     store_close -> exit 0
  *
@@ -37,6 +38,7 @@
 #include "core/xmem.h"
 #include "memory/embed.h"
 #include "memory/memory.h"
+#include "workflow/workflow.h"
 #include "http/api.h"
 #include "http/auth.h"
 #include "http/server.h"
@@ -329,15 +331,22 @@ static int services_open(fs_app *app, const serve_opts *o,
                 fs_strerror(rc));
         goto close_queue;
     }
+    if ((rc = workflow_open(&app->wf, app->st, app->q, &app->clk, NULL))) {
+        fprintf(stderr, "flowstate serve: cannot start the workflow engine: %s\n",
+                fs_strerror(rc));
+        goto close_registry;
+    }
     const char *env_key = getenv("FLOWSTATE_API_KEY");
     auth_config ac = { .env_key = env_key && *env_key ? env_key : NULL,
                        .key_file = key_file };
     if ((rc = auth_open(&app->auth, app->st, app->reg, &ac, src))) {
         fprintf(stderr, "flowstate serve: cannot set up the admin key: %s\n",
                 fs_strerror(rc));
-        goto close_registry;
+        goto close_workflow;
     }
     return 0;
+close_workflow:
+    workflow_close(app->wf);
 close_registry:
     registry_close(app->reg);
 close_queue:
@@ -354,6 +363,7 @@ close_store:
 
 static void services_close(fs_app *app)
 {
+    workflow_close(app->wf); /* before the queue: it listens to it */
     queue_close(app->q);
     auth_close(app->auth);
     registry_close(app->reg);
