@@ -24,7 +24,9 @@ endif
 
 SRC      := $(shell find src -name '*.c' | sort)
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/templates.o
+# The workflow templates, compiled in (scripts/embed-templates.sh).
+TEMPLATES := $(sort $(wildcard workflows/*.json))
 TEST_SRC := $(shell find tests -name '*.c' 2>/dev/null | sort)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
@@ -46,6 +48,13 @@ all: $(BUILD)/flowstate
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/templates.c: $(TEMPLATES) scripts/embed-templates.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-templates.sh $@ $(TEMPLATES)
+
+$(BUILD)/gen/templates.o: $(BUILD)/gen/templates.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libflowstate.a: $(LIB_OBJ)

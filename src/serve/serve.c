@@ -336,6 +336,8 @@ static int services_open(fs_app *app, const serve_opts *o,
                 fs_strerror(rc));
         goto close_registry;
     }
+    int added = workflow_install_templates(app->wf);
+    if (added > 0) log_info("workflow: %d template(s) registered", added);
     const char *env_key = getenv("FLOWSTATE_API_KEY");
     auth_config ac = { .env_key = env_key && *env_key ? env_key : NULL,
                        .key_file = key_file };

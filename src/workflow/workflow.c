@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/xmem.h"
+#include "workflow/templates.h"
 #include "workflow/wfdef.h"
 #include "workflow/wfrun.h"
 
@@ -125,6 +126,33 @@ int workflow_register(workflow *w, const json_t *def,
     if (!rc && out) *out = rec;
     else fs_workflow_clear(&rec);
     return rc;
+}
+
+int workflow_install_templates(workflow *w)
+{
+    int added = 0;
+    for (size_t i = 0; i < wf_ntemplates; i++) {
+        const wf_template *t = &wf_templates[i];
+        json_t *j = json_loads(t->json, 0, NULL), *problems = NULL;
+        fs_workflow rec = { 0 }, had = { 0 };
+        int version = (int)json_integer_value(json_object_get(j, "version"));
+        bool known = store_workflow_get(w->st, t->name, version ? version : 1,
+                                        &had) == 0;
+        int rc = known ? 0 : j ? workflow_register(w, j, NULL, &rec, &problems)
+                               : FS_EINVAL;
+        if (rc == FS_ECONFLICT)
+            log_warn("workflow: template %s differs from the stored one of "
+                     "that version; keeping the stored one", t->name);
+        else if (rc)
+            log_error("workflow: template %s does not register: %s", t->name,
+                      fs_strerror(rc));
+        added += !known && rc == 0;
+        fs_workflow_clear(&rec);
+        fs_workflow_clear(&had);
+        json_decref(problems);
+        json_decref(j);
+    }
+    return added;
 }
 
 int workflow_get(workflow *w, const char *name, int version, fs_workflow *out)

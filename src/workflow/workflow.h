@@ -71,6 +71,14 @@ int workflow_register(workflow *w, const json_t *def,
                       const char *const *known_agents, fs_workflow *out,
                       json_t **problems);
 
+/*
+ * Registers the templates that ship with Flowstate (templates.h) that
+ * are not registered yet.  A stored definition that differs under a
+ * template's name and version is kept (and logged).  Returns how many
+ * were newly registered, or a negative FS_E* code.
+ */
+int workflow_install_templates(workflow *w);
+
 /* version 0 = the latest.  Errors: FS_ENOTFOUND. */
 int workflow_get(workflow *w, const char *name, int version, fs_workflow *out);
 int workflow_list(workflow *w, fs_workflow **out, size_t *n);

@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "queue/queue.h"
 #include "support/testdb.h"
+#include "workflow/templates.h"
 #include "workflow/workflow.h"
 
 static tdb T;
@@ -110,32 +111,42 @@ static char *echo(const fs_job *j, const char **error)
 
 static char LOG[1 << 16]; /* job types in lease order, space-separated */
 
-/* Leases every job that is due (up to 1000), answers each; false when
- * there was none. */
+/* The agent types the test worker serves: "t", and the built-in agents'
+ * the templates name. */
+static const char *const AGENTS[] = { "t", "code_analyzer", "data_processor",
+                                      "monitoring", "learning", "coordinator" };
+
+/* Leases every job that is due (up to 1000 per agent type), answers each;
+ * false when there was none. */
 static bool work_once(handler_fn h, size_t *nleased)
 {
-    queue_lease_req r = { .agent_id = "ag_t", .agent_type = "t", .max = 1000 };
-    fs_job *jobs;
-    size_t n;
-    cr_assert_eq(queue_lease(Q, &r, &jobs, &n), 0);
-    if (nleased) *nleased = n;
-    for (size_t i = 0; i < n; i++) {
-        strncat(LOG, jobs[i].type, sizeof LOG - strlen(LOG) - 2);
-        strcat(LOG, " ");
-        const char *error = "boom";
-        char *res = h(&jobs[i], &error);
-        if (res) {
-            store_completion c = { jobs[i].id, jobs[i].lease_token, res };
-            cr_assert_eq(queue_complete(Q, &c, 1), 0);
-            cr_assert_eq(c.rc, 0);
-        } else {
-            cr_assert_eq(queue_fail(Q, jobs[i].id, jobs[i].lease_token, error,
-                                    true, NULL), 0);
+    size_t total = 0;
+    for (size_t a = 0; a < sizeof AGENTS / sizeof *AGENTS; a++) {
+        queue_lease_req r = { .agent_id = "ag_t", .agent_type = AGENTS[a],
+                              .max = 1000 };
+        fs_job *jobs;
+        size_t n;
+        cr_assert_eq(queue_lease(Q, &r, &jobs, &n), 0);
+        total += n;
+        for (size_t i = 0; i < n; i++) {
+            strncat(LOG, jobs[i].type, sizeof LOG - strlen(LOG) - 2);
+            strcat(LOG, " ");
+            const char *error = "boom";
+            char *res = h(&jobs[i], &error);
+            if (res) {
+                store_completion c = { jobs[i].id, jobs[i].lease_token, res };
+                cr_assert_eq(queue_complete(Q, &c, 1), 0);
+                cr_assert_eq(c.rc, 0);
+            } else {
+                cr_assert_eq(queue_fail(Q, jobs[i].id, jobs[i].lease_token,
+                                        error, true, NULL), 0);
+            }
+            free(res);
         }
-        free(res);
+        fs_jobs_free(jobs, n);
     }
-    fs_jobs_free(jobs, n);
-    return n > 0;
+    if (nleased) *nleased = total;
+    return total > 0;
 }
 
 static fs_run run_get(int64_t id, fs_run_task **t, size_t *n)
@@ -573,4 +584,35 @@ Test(workflow, bad_inputs_and_unknown_workflows_are_refused)
     cr_assert_eq(workflow_runs(W, &f, &runs, &n), 0);
     cr_assert_eq(n, 0, "nothing half-stored");
     fs_runs_free(runs, n);
+}
+
+/* --- the templates that ship ----------------------------------------------------- */
+
+/* A stand-in for the built-in agents: echoes, and scores leads 0.9. */
+static char *stand_in(const fs_job *j, const char **error)
+{
+    if (!strcmp(j->type, "predict_success")) return strdup("{\"probability\":0.9}");
+    return echo(j, error);
+}
+
+Test(workflow, every_shipped_template_registers_and_runs)
+{
+    cr_assert_geq(wf_ntemplates, 4);
+    cr_assert_eq(workflow_install_templates(W), (int)wf_ntemplates);
+    cr_assert_eq(workflow_install_templates(W), 0, "a second install adds nothing");
+    const char *inputs[][2] = {
+        { "code_review", "{'path':'src/core'}" },
+        { "data_processing", "{'source':'leads.csv','required':['email']}" },
+        { "system_monitoring", NULL },
+        { "lead_qualification", "{'lead':{'name':'Ada','company':'Acme'}}" },
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
+        LOG[0] = 0;
+        int64_t id = start(inputs[i][0], inputs[i][1]);
+        cr_assert_eq(drive(id, stand_in), RUN_COMPLETED, "%s", inputs[i][0]);
+        fs_run r = run_get(id, NULL, NULL);
+        cr_assert_eq(r.version, 1, "the run records the template version");
+        fs_run_clear(&r);
+        cr_assert_eq(count_events(id, "step_skipped"), 0, "%s: %s", inputs[i][0], LOG);
+    }
 }
