@@ -12,6 +12,7 @@
 #      BENCH_VEC_THREADS (2) threads for both; about 10 minutes, most of it
 #      FAISS's HNSW build.
 #   7. retrieval quality on SciFact, CISI, CACM: BM25, local embedder, hybrid.
+#   8. workflow engine overhead over the bare queue; 1000 concurrent runs.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
@@ -102,3 +103,7 @@ for set in scifact cisi cacm; do
     echo "$set not found; skipped"
   fi
 done
+
+echo "== 8. workflow engine vs bare queue (chain, fan-out, 1000 concurrent runs)"
+"$build/bench/bench_workflow" --dir "$tmp"
+echo

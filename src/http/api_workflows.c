@@ -206,34 +206,36 @@ static json_t *task_json(const fs_run_task *t)
     return j;
 }
 
-/* The steps of a run: one entry per definition step, for_each items
- * counted by state (and listed with ?items=1). */
+/* The steps of a run: one entry per definition step (a step never
+ * scheduled has no stored task: pending), for_each items counted by state
+ * (and listed with ?items=1).  t is ordered by (step, item). */
 static json_t *steps_json(const wfdef *def, const fs_run_task *t, size_t n,
                           bool items)
 {
     json_t *steps = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].item >= 0) continue;
-        const wfdef_step *d = wfdef_step_at(def, t[i].step);
-        json_t *s = task_json(&t[i]);
-        json_object_set_new(s, "id", json_string(d ? d->id : "?"));
-        if (d) {
-            json_object_set_new(s, "agent", json_string(d->agent));
-            json_object_set_new(s, "job_type", json_string(d->job_type));
-        }
-        if (t[i].items >= 0) {
+    size_t k = 0;
+    for (int s = 0; s < (int)wfdef_nsteps(def); s++) {
+        const wfdef_step *d = wfdef_step_at(def, s);
+        while (k < n && t[k].step < s) k++;
+        fs_run_task none = { .step = s, .item = -1, .items = -1 };
+        const fs_run_task *m = k < n && t[k].step == s && t[k].item < 0 ? &t[k] : &none;
+        json_t *j = task_json(m);
+        json_object_set_new(j, "id", json_string(d->id));
+        json_object_set_new(j, "agent", json_string(d->agent));
+        json_object_set_new(j, "job_type", json_string(d->job_type));
+        if (m->items >= 0) {
             json_t *counts = json_object(), *list = items ? json_array() : NULL;
-            for (size_t k = i + 1; k < n && t[k].step == t[i].step; k++) {
-                const char *name = task_state_name(t[k].state);
+            for (size_t i = k + 1; i < n && t[i].step == s; i++) {
+                const char *name = task_state_name(t[i].state);
                 json_object_set_new(counts, name, json_integer(
                     json_integer_value(json_object_get(counts, name)) + 1));
-                if (list) json_array_append_new(list, task_json(&t[k]));
+                if (list) json_array_append_new(list, task_json(&t[i]));
             }
-            json_object_set_new(counts, "total", json_integer(t[i].items));
-            json_object_set_new(s, "items", counts);
-            if (list) json_object_set_new(s, "item_tasks", list);
+            json_object_set_new(counts, "total", json_integer(m->items));
+            json_object_set_new(j, "items", counts);
+            if (list) json_object_set_new(j, "item_tasks", list);
         }
-        json_array_append_new(steps, s);
+        json_array_append_new(steps, j);
     }
     return steps;
 }

@@ -53,7 +53,7 @@ struct queue {
             rescued, cancelled, requeued, pruned;
     } c;
     fs_histogram wait_hist, run_hist;
-    void (*listener)(void *ctx); /* job state changed (workflow engine) */
+    void (*listener)(void *ctx, bool urgent); /* jobs changed state */
     void *listener_ctx;
 };
 
@@ -77,10 +77,11 @@ static void wake_workers(queue *q)
     pthread_mutex_unlock(&q->lock);
 }
 
-/* Tells the listener that jobs changed state (any: only a hint). */
-static void changed(queue *q, bool any)
+/* Tells the listener that jobs changed state (any: only a hint; urgent:
+ * they finished, rather than started). */
+static void changed(queue *q, bool any, bool urgent)
 {
-    if (any && q->listener) q->listener(q->listener_ctx);
+    if (any && q->listener) q->listener(q->listener_ctx, urgent);
 }
 
 static bool any_of_run(const fs_job *jobs, size_t n)
@@ -202,7 +203,7 @@ int queue_tick(queue *q)
     if (rescued) log_warn("queue: %zu expired lease(s) returned", rescued);
     if (pruned) log_info("queue: pruned %zu finished job(s)", pruned);
     if (promoted || rescued) wake_workers(q);
-    changed(q, rescued > 0);
+    changed(q, rescued > 0, true);
     return rc;
 }
 
@@ -342,7 +343,7 @@ int queue_lease(queue *q, const queue_lease_req *r, fs_job **out, size_t *n)
         if (rc || *n > 0) {
             if (!rc) {
                 note_leased(q, *out, *n);
-                changed(q, any_of_run(*out, *n));
+                changed(q, any_of_run(*out, *n), false);
             }
             return rc;
         }
@@ -379,7 +380,7 @@ int queue_complete(queue *q, store_completion *items, size_t n)
         if (log_enabled(LOG_INFO))
             log_event(LOG_INFO, NULL, items[i].id, "job completed");
     }
-    changed(q, true);
+    changed(q, true, true);
     return 0;
 }
 
@@ -398,7 +399,7 @@ int queue_fail(queue *q, int64_t id, const char *token, const char *error,
     log_job(&j, j.state == JOB_SCHEDULED ? "failed, will retry"
                                          : "failed, dead-lettered");
     if (j.state == JOB_SCHEDULED) kick_ticker(q, j.run_at);
-    changed(q, j.run_id != 0);
+    changed(q, j.run_id != 0, true);
     if (out) *out = j;
     else fs_job_clear(&j);
     return 0;
@@ -411,7 +412,7 @@ int queue_cancel(queue *q, int64_t id, fs_job *out)
     if (rc) return rc;
     add(&q->c.cancelled, 1);
     log_job(&j, "cancelled");
-    changed(q, j.run_id != 0);
+    changed(q, j.run_id != 0, true);
     if (out) *out = j;
     else fs_job_clear(&j);
     return 0;
@@ -430,7 +431,8 @@ int queue_retry(queue *q, int64_t id, fs_job *out)
     return 0;
 }
 
-void queue_set_listener(queue *q, void (*fn)(void *ctx), void *ctx)
+void queue_set_listener(queue *q, void (*fn)(void *ctx, bool urgent),
+                        void *ctx)
 {
     q->listener = fn;
     q->listener_ctx = ctx;

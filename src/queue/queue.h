@@ -128,12 +128,14 @@ int queue_stats(queue *q, store_stat **rows, size_t *n);
 
 /*
  * The workflow engine hears of job state changes through a listener,
- * called after a lease, completion, failure, cancellation or rescue has
- * been committed (on the thread that made it; it must be quick and must
- * not call back into the queue).  A hint only: the job signals in the
- * store are the truth.  Set it before workers start.
+ * called after a lease (urgent false), completion, failure, cancellation
+ * or rescue (urgent true) has been committed, on the thread that made it;
+ * it must be quick and must not call back into the queue.  A hint only:
+ * the job signals in the store are the truth.  Set it before workers
+ * start.
  */
-void queue_set_listener(queue *q, void (*fn)(void *ctx), void *ctx);
+void queue_set_listener(queue *q, void (*fn)(void *ctx, bool urgent),
+                        void *ctx);
 
 /* Jobs were stored behind the queue's back (the engine enqueues a step's
  * jobs in its own transaction): wake idle workers, and the ticker when a

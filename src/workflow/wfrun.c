@@ -663,8 +663,7 @@ wfrun *wfrun_new(const wfdef *def, json_t *inputs, const wfrun_config *cfg)
     r->rec.state = RUN_RUNNING;
     r->rec.inputs = dump(inputs);
     set_ctx(r, inputs);
-    for (size_t s = 0; s < r->nsteps; s++) touch(r, &r->steps[s].main);
-    r->rec_dirty = true;
+    r->rec_dirty = true; /* pending tasks are not stored: absent = pending */
     return r;
 }
 

@@ -25,6 +25,7 @@
 
 #define SIGNAL_BATCH 1000
 #define RESCAN_PAGE 200
+#define STARTED_DELAY_MS 50
 
 typedef struct def_entry {
     char *name;
@@ -50,11 +51,31 @@ struct workflow {
     pthread_mutex_t sig_lock;
     pthread_cond_t wake;
     bool signalled, stop;
+    int64_t lazy_at;         /* monotonic ms to look at started jobs, 0 */
     pthread_t thread;
     bool thread_running;
 };
 
 /* --- definitions ------------------------------------------------------------ */
+
+/* Caches def (taken) for good: runs borrow it. */
+static void def_keep(workflow *w, wfdef *def)
+{
+    if (w->ndefs == w->capdefs) {
+        w->capdefs = w->capdefs ? 2 * w->capdefs : 8;
+        w->defs = xrealloc(w->defs, w->capdefs * sizeof *w->defs);
+    }
+    w->defs[w->ndefs++] = (def_entry){ xstrdup(wfdef_name(def)),
+                                       (int)wfdef_version(def), def };
+}
+
+static bool def_cached(const workflow *w, const char *name, int version)
+{
+    for (size_t i = 0; i < w->ndefs; i++)
+        if (w->defs[i].version == version && !strcmp(w->defs[i].name, name))
+            return true;
+    return false;
+}
 
 /* The parsed definition of (name, version 0 = latest), cached for good
  * (runs borrow it).  Errors: FS_ENOTFOUND, FS_ECORRUPT, FS_EIO. */
@@ -81,11 +102,7 @@ static int def_lookup(workflow *w, const char *name, int version,
     json_decref(j);
     json_decref(problems);
     if (!rc) {
-        if (w->ndefs == w->capdefs) {
-            w->capdefs = w->capdefs ? 2 * w->capdefs : 8;
-            w->defs = xrealloc(w->defs, w->capdefs * sizeof *w->defs);
-        }
-        w->defs[w->ndefs++] = (def_entry){ xstrdup(name), rec.version, def };
+        def_keep(w, def);
         *out = def;
     } else {
         log_error("workflow: stored definition %s v%d does not parse", name,
@@ -119,10 +136,14 @@ int workflow_register(workflow *w, const json_t *def,
         .definition = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS),
     };
     json_decref(canon);
-    wfdef_free(d);
     pthread_mutex_lock(&w->lock);
     rc = store_workflow_put(w->st, &rec, fs_now(&w->clk));
+    if (!rc && !def_cached(w, rec.name, rec.version)) {
+        def_keep(w, d); /* the stored text is this definition's */
+        d = NULL;
+    }
     pthread_mutex_unlock(&w->lock);
+    wfdef_free(d);
     if (!rc && out) *out = rec;
     else fs_workflow_clear(&rec);
     return rc;
@@ -432,13 +453,20 @@ int workflow_process(workflow *w)
     return rc;
 }
 
-static void listener(void *ctx)
+/* Finished jobs wake the engine at once; started ones within
+ * STARTED_DELAY_MS, so a short step's start and finish make one commit. */
+static void listener(void *ctx, bool urgent)
 {
     workflow *w = ctx;
     if (!atomic_load(&w->nactive)) return; /* the sweep covers the rest */
     pthread_mutex_lock(&w->sig_lock);
-    w->signalled = true;
-    pthread_cond_signal(&w->wake);
+    if (urgent) {
+        w->signalled = true;
+        pthread_cond_signal(&w->wake);
+    } else if (!w->lazy_at) {
+        w->lazy_at = fs_mono_ms() + STARTED_DELAY_MS;
+        pthread_cond_signal(&w->wake);
+    }
     pthread_mutex_unlock(&w->sig_lock);
 }
 
@@ -450,15 +478,31 @@ static void kick(workflow *w)
     pthread_mutex_unlock(&w->sig_lock);
 }
 
+/* Sleeps until signalled, the lazy wake-up or wake_at (monotonic ms).
+ * Returns false when the service is stopping. */
+static bool engine_wait(workflow *w, int64_t wake_at)
+{
+    pthread_mutex_lock(&w->sig_lock);
+    for (;;) {
+        int64_t now = fs_mono_ms();
+        if (w->stop || w->signalled || (w->lazy_at && now >= w->lazy_at) ||
+            now >= wake_at)
+            break;
+        fs_cond_wait_until(&w->wake, &w->sig_lock,
+                           w->lazy_at && w->lazy_at < wake_at ? w->lazy_at : wake_at);
+    }
+    bool go = !w->stop;
+    w->signalled = false;
+    w->lazy_at = 0;
+    pthread_mutex_unlock(&w->sig_lock);
+    return go;
+}
+
 static void *engine_main(void *arg)
 {
     workflow *w = arg;
-    for (;;) {
-        pthread_mutex_lock(&w->sig_lock);
-        w->signalled = false;
-        bool stop = w->stop;
-        pthread_mutex_unlock(&w->sig_lock);
-        if (stop) break;
+    int64_t wake_at = 0;
+    while (engine_wait(w, wake_at)) {
         int64_t next = 0;
         pthread_mutex_lock(&w->lock);
         int rc = process_locked(w, &next);
@@ -466,10 +510,7 @@ static void *engine_main(void *arg)
         int64_t now = fs_now(&w->clk), wait = w->cfg.sweep_ms;
         if (rc) log_warn("workflow: engine: %s", fs_strerror(rc));
         else if (next && next - now < wait) wait = next > now ? next - now : 0;
-        pthread_mutex_lock(&w->sig_lock);
-        if (!w->signalled && !w->stop && wait > 0)
-            fs_cond_wait_until(&w->wake, &w->sig_lock, fs_mono_ms() + wait);
-        pthread_mutex_unlock(&w->sig_lock);
+        wake_at = fs_mono_ms() + wait;
     }
     return NULL;
 }

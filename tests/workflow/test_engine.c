@@ -180,13 +180,14 @@ static run_state drive(int64_t id, handler_fn h)
     return RUN_FAILED;
 }
 
-/* The task of step index s (item -1). */
+/* The task of step index s (item -1); a step never scheduled has no
+ * stored task: it reads as pending. */
 static fs_run_task *task(fs_run_task *t, size_t n, int s)
 {
+    static fs_run_task pending = { .state = TASK_PENDING, .item = -1 };
     for (size_t i = 0; i < n; i++)
         if (t[i].step == s && t[i].item < 0) return &t[i];
-    cr_assert_fail("no task for step %d", s);
-    return NULL;
+    return &pending;
 }
 
 static json_t *output(int64_t id, int s)
