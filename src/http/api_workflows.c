@@ -394,7 +394,11 @@ void api_run_events(http_req *req, http_resp *resp)
         if (ev[i].item >= 0) json_object_set_new(e, "item", json_integer(ev[i].item));
         if (ev[i].attempt) json_object_set_new(e, "attempt", json_integer(ev[i].attempt));
         if (ev[i].error) json_object_set_new(e, "error", json_string(ev[i].error));
-        if (ev[i].data) json_object_update(e, json_loads(ev[i].data, 0, NULL) ?: json_object());
+        if (ev[i].data) {
+            json_t *data = json_loads(ev[i].data, 0, NULL);
+            json_object_update(e, data); /* copies: data is still ours */
+            json_decref(data);
+        }
         json_array_append_new(arr, e);
     }
     fs_run_events_free(ev, n);
