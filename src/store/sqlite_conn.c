@@ -11,7 +11,8 @@
  * shipped migration: append a new one.
  *
  * Job states are stored as their names (job_state_name) so the database
- * reads well in the sqlite3 shell.  Partial indexes keep each hot query
+ * reads well in the sqlite3 shell; run and task states, never queried by
+ * hand, as their enum values.  Partial indexes keep each hot query
  * on a small index: ready jobs per target in lease order, scheduled jobs
  * by run_at, running jobs by lease expiry, finished jobs by finish time.
  */
@@ -40,7 +41,8 @@ static const char *const sql_text[SQ__COUNT] = {
     [SQ_JOB_INSERT] =
         "INSERT INTO jobs(type,target_agent,payload,priority,run_at,"
         "max_attempts,timeout_ms,unique_key,state,parent_id,created_at,"
-        "updated_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11) "
+        "updated_at,run_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11,"
+        "?12) "
         "ON CONFLICT(unique_key) WHERE unique_key IS NOT NULL DO NOTHING "
         "RETURNING id",
     [SQ_JOB_BY_KEY] = "SELECT " JOB_COLS " FROM jobs WHERE unique_key=?1",
@@ -154,6 +156,43 @@ static const char *const sql_text[SQ__COUNT] = {
     [SQ_DOC_COUNT] = "SELECT count(*) FROM documents",
     [SQ_SETTING_INIT] = "INSERT INTO memory_settings(key,value) VALUES(?1,?2) "
                         "ON CONFLICT(key) DO NOTHING",
+    [SQ_BEGIN_READ] = "BEGIN",
+    [SQ_WF_INSERT] = "INSERT INTO workflows(" SQLC_WORKFLOW_COLS ") "
+                     "VALUES(?1,?2,?3,?4,?5) ON CONFLICT DO NOTHING",
+    [SQ_WF_GET] = "SELECT " SQLC_WORKFLOW_COLS " FROM workflows "
+                  "WHERE name=?1 AND version=?2",
+    [SQ_WF_LATEST] = "SELECT " SQLC_WORKFLOW_COLS " FROM workflows "
+                     "WHERE name=?1 ORDER BY version DESC LIMIT 1",
+    /* A bare column beside max() comes from the row holding the max. */
+    [SQ_WF_LIST] = "SELECT name,max(version),description,definition,"
+                   "created_at FROM workflows GROUP BY name ORDER BY name",
+    [SQ_RUN_INSERT] =
+        "INSERT INTO runs(workflow,version,state,inputs,error,rev,deadline,"
+        "created_at,updated_at,finished_at) VALUES(?1,?2,?3,?4,?5,1,?6,?7,"
+        "?7,?8) RETURNING id",
+    [SQ_RUN_UPDATE] =
+        "UPDATE runs SET state=?3,inputs=coalesce(?4,inputs),error=?5,"
+        "deadline=?6,finished_at=?7,rev=rev+1,updated_at=?8 "
+        "WHERE id=?1 AND rev=?2",
+    [SQ_RUN_GET] = "SELECT " SQLC_RUN_COLS " FROM runs WHERE id=?1",
+    [SQ_TASK_UPSERT] =
+        "INSERT INTO run_tasks(" SQLC_TASK_COLS ") VALUES(?1,?2,?3,?4,?5,?6,"
+        "?7,?8,?9,?10,?11,?12) ON CONFLICT(run_id,step,item) DO UPDATE SET "
+        "state=?4,attempts=?5,job_id=?6,items=?7,output=?8,error=?9,"
+        "deadline=?10,started_at=?11,finished_at=?12",
+    [SQ_TASK_LIST] = "SELECT " SQLC_TASK_COLS " FROM run_tasks "
+                     "WHERE run_id=?1 ORDER BY step,item",
+    [SQ_EVENT_MAX] = "SELECT max(seq) FROM run_events WHERE run_id=?1",
+    [SQ_EVENT_INSERT] = "INSERT INTO run_events(" SQLC_EVENT_COLS ") "
+                        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [SQ_EVENT_LIST] = "SELECT " SQLC_EVENT_COLS " FROM run_events "
+                      "WHERE run_id=?1 AND seq>?2 ORDER BY seq LIMIT ?3",
+    /* Each signal with its job as it is now (columns NULL once pruned). */
+    [SQ_SIGNAL_LIST] =
+        "SELECT " SQLC_JOB_COLS_("NULL") ",sid,srun FROM (SELECT id AS sid,"
+        "job_id AS sjob,run_id AS srun FROM job_signals WHERE id>?1 "
+        "ORDER BY id LIMIT ?2) LEFT JOIN jobs ON jobs.id=sjob ORDER BY sid",
+    [SQ_SIGNAL_DELETE] = "DELETE FROM job_signals WHERE id=?1",
 };
 
 static const char *const migrations[] = {
@@ -258,6 +297,67 @@ static const char *const migrations[] = {
     " vector BLOB NOT NULL,"
     " created_at INTEGER NOT NULL,"
     " PRIMARY KEY(embedder,text_hash)) WITHOUT ROWID;",
+    /* 5: workflow definitions, runs with their tasks and events, and the
+     * job signals: every state change of a job that belongs to a run is
+     * recorded by a trigger in the transaction making it, for the engine.
+     * All queue transitions are UPDATEs of jobs.state, so none is missed;
+     * the WHEN clause costs plain jobs one NULL test. */
+    "ALTER TABLE jobs ADD COLUMN run_id INTEGER;"
+    "CREATE INDEX jobs_run ON jobs(run_id) WHERE run_id IS NOT NULL;"
+    "CREATE TABLE workflows("
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " description TEXT,"
+    " definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(name,version));"
+    "CREATE TABLE runs("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " workflow TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " inputs TEXT NOT NULL,"
+    " error TEXT,"
+    " rev INTEGER NOT NULL,"
+    " deadline INTEGER,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " finished_at INTEGER);"
+    "CREATE INDEX runs_workflow ON runs(workflow,id);"
+    "CREATE INDEX runs_state ON runs(state,id);"
+    "CREATE TABLE run_tasks("
+    " run_id INTEGER NOT NULL,"
+    " step INTEGER NOT NULL,"
+    " item INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " job_id INTEGER,"
+    " items INTEGER NOT NULL,"
+    " output TEXT,"
+    " error TEXT,"
+    " deadline INTEGER,"
+    " started_at INTEGER,"
+    " finished_at INTEGER,"
+    " PRIMARY KEY(run_id,step,item)) WITHOUT ROWID;"
+    "CREATE TABLE run_events("
+    " run_id INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " step TEXT,"
+    " item INTEGER NOT NULL,"
+    " attempt INTEGER NOT NULL,"
+    " error TEXT,"
+    " data TEXT,"
+    " PRIMARY KEY(run_id,seq)) WITHOUT ROWID;"
+    "CREATE TABLE job_signals("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " job_id INTEGER NOT NULL,"
+    " run_id INTEGER NOT NULL);"
+    "CREATE TRIGGER jobs_signal AFTER UPDATE OF state ON jobs"
+    " WHEN NEW.run_id IS NOT NULL AND NEW.state IS NOT OLD.state BEGIN"
+    " INSERT INTO job_signals(job_id,run_id) VALUES(NEW.id,NEW.run_id);"
+    " END;",
 };
 
 int sqlc_err(sqlc *c, int rc, const char *what)
@@ -399,6 +499,7 @@ void sqlc_read_job(sqlite3_stmt *s, fs_job *j)
     j->created_at = sqlite3_column_int64(s, 18);
     j->updated_at = sqlite3_column_int64(s, 19);
     j->finished_at = sqlite3_column_int64(s, 20);
+    j->run_id = sqlite3_column_int64(s, 21);
 }
 
 void sqlc_read_agent(sqlite3_stmt *s, fs_agent *a)
@@ -439,6 +540,64 @@ void sqlc_read_doc(sqlite3_stmt *s, fs_doc *d, bool with_embedding)
     d->embedder_version = col_text(s, 11);
     d->created_at = sqlite3_column_int64(s, 12);
     d->updated_at = sqlite3_column_int64(s, 13);
+}
+
+void sqlc_read_workflow(sqlite3_stmt *s, fs_workflow *w)
+{
+    memset(w, 0, sizeof *w);
+    w->name = col_text(s, 0);
+    w->version = sqlite3_column_int(s, 1);
+    w->description = col_text(s, 2);
+    w->definition = col_text(s, 3);
+    w->created_at = sqlite3_column_int64(s, 4);
+}
+
+void sqlc_read_run(sqlite3_stmt *s, fs_run *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(s, 0);
+    r->workflow = col_text(s, 1);
+    r->version = sqlite3_column_int(s, 2);
+    r->state = (run_state)sqlite3_column_int(s, 3);
+    r->inputs = col_text(s, 4);
+    r->error = col_text(s, 5);
+    r->rev = sqlite3_column_int64(s, 6);
+    r->deadline = sqlite3_column_int64(s, 7);
+    r->created_at = sqlite3_column_int64(s, 8);
+    r->updated_at = sqlite3_column_int64(s, 9);
+    r->finished_at = sqlite3_column_int64(s, 10);
+}
+
+void sqlc_read_task(sqlite3_stmt *s, fs_run_task *t)
+{
+    memset(t, 0, sizeof *t);
+    t->run_id = sqlite3_column_int64(s, 0);
+    t->step = sqlite3_column_int(s, 1);
+    t->item = sqlite3_column_int(s, 2);
+    t->state = (task_state)sqlite3_column_int(s, 3);
+    t->attempts = sqlite3_column_int(s, 4);
+    t->job_id = sqlite3_column_int64(s, 5);
+    t->job_ref = -1;
+    t->items = sqlite3_column_int(s, 6);
+    t->output = col_text(s, 7);
+    t->error = col_text(s, 8);
+    t->deadline = sqlite3_column_int64(s, 9);
+    t->started_at = sqlite3_column_int64(s, 10);
+    t->finished_at = sqlite3_column_int64(s, 11);
+}
+
+void sqlc_read_event(sqlite3_stmt *s, fs_run_event *e)
+{
+    memset(e, 0, sizeof *e);
+    e->run_id = sqlite3_column_int64(s, 0);
+    e->seq = sqlite3_column_int64(s, 1);
+    e->at = sqlite3_column_int64(s, 2);
+    e->type = col_text(s, 3);
+    e->step = col_text(s, 4);
+    e->item = sqlite3_column_int(s, 5);
+    e->attempt = sqlite3_column_int(s, 6);
+    e->error = col_text(s, 7);
+    e->data = col_text(s, 8);
 }
 
 static int64_t current_version(sqlc *c)

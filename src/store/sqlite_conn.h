@@ -14,16 +14,27 @@
 
 #include "core/model.h"
 
-/* Column list matching sqlc_read_job(); use it in every SELECT/RETURNING. */
-#define SQLC_JOB_COLS                                                        \
-    "id,type,target_agent,payload,priority,run_at,attempts,max_attempts,"    \
-    "timeout_ms,unique_key,state,result,last_error,parent_id,lease_token,"   \
-    "lease_owner,lease_expires,started_at,created_at,updated_at,finished_at"
+/* Column list matching sqlc_read_job(); use it in every SELECT/RETURNING.
+ * SQLC_JOB_COLS_("NULL") leaves the payload out. */
+#define SQLC_JOB_COLS_(payload)                                              \
+    "id,type,target_agent," payload ",priority,run_at,attempts,"             \
+    "max_attempts,timeout_ms,unique_key,state,result,last_error,parent_id,"  \
+    "lease_token,lease_owner,lease_expires,started_at,created_at,"           \
+    "updated_at,finished_at,run_id"
+#define SQLC_JOB_COLS SQLC_JOB_COLS_("payload")
 #define SQLC_DOC_COLS                                                        \
     "id,parent_id,chunk_index,agent,kind,content,metadata,tags,importance,"  \
     "embedding,embedder,embedder_version,created_at,updated_at"
 #define SQLC_AGENT_COLS                                                      \
     "id,name,type,job_types,metadata,created_at,last_heartbeat,state_version"
+#define SQLC_WORKFLOW_COLS "name,version,description,definition,created_at"
+#define SQLC_RUN_COLS                                                        \
+    "id,workflow,version,state,inputs,error,rev,deadline,created_at,"        \
+    "updated_at,finished_at"
+#define SQLC_TASK_COLS                                                       \
+    "run_id,step,item,state,attempts,job_id,items,output,error,deadline,"    \
+    "started_at,finished_at"
+#define SQLC_EVENT_COLS "run_id,seq,at,type,step,item,attempt,error,data"
 
 /* Statement ids: one SQL text each, prepared on first use per connection. */
 typedef enum {
@@ -41,6 +52,10 @@ typedef enum {
     SQ_SETTING_GET, SQ_SETTING_INIT, SQ_CACHE_GET, SQ_CACHE_PUT,
     SQ_TERM_DF, SQ_DOC_COUNT, SQ_DOC_UPDATE_META, SQ_DOC_UPDATE_CONTENT,
     SQ_DOC_CHUNKS, SQ_DOC_DELETE_CHUNKS,
+    SQ_BEGIN_READ, SQ_WF_INSERT, SQ_WF_GET, SQ_WF_LATEST, SQ_WF_LIST,
+    SQ_RUN_INSERT, SQ_RUN_UPDATE, SQ_RUN_GET, SQ_TASK_UPSERT, SQ_TASK_LIST,
+    SQ_EVENT_MAX, SQ_EVENT_INSERT, SQ_EVENT_LIST, SQ_SIGNAL_LIST,
+    SQ_SIGNAL_DELETE,
     SQ__COUNT
 } sqlc_stmt_id;
 
@@ -71,6 +86,12 @@ void sqlc_read_job(sqlite3_stmt *s, fs_job *j);
 void sqlc_read_agent(sqlite3_stmt *s, fs_agent *a);
 /* Columns SQLC_DOC_COLS; the embedding only when with_embedding. */
 void sqlc_read_doc(sqlite3_stmt *s, fs_doc *d, bool with_embedding);
+/* Columns SQLC_WORKFLOW_COLS, SQLC_RUN_COLS, SQLC_TASK_COLS and
+ * SQLC_EVENT_COLS from column 0 (job_ref reads as -1). */
+void sqlc_read_workflow(sqlite3_stmt *s, fs_workflow *w);
+void sqlc_read_run(sqlite3_stmt *s, fs_run *r);
+void sqlc_read_task(sqlite3_stmt *s, fs_run_task *t);
+void sqlc_read_event(sqlite3_stmt *s, fs_run_event *e);
 
 /* Applies pending schema migrations inside transactions.  0 or FS_EIO. */
 int sqlc_migrate(sqlc *c, int64_t now);

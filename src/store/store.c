@@ -38,3 +38,9 @@ void store_stats_free(store_stat *rows, size_t n)
     for (size_t i = 0; i < n; i++) free(rows[i].type);
     free(rows);
 }
+
+void store_job_signals_free(store_job_signal *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_job_clear(&s[i].job);
+    free(s);
+}

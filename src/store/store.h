@@ -484,7 +484,14 @@ static inline int store_workflow_list(store *st, fs_workflow **out, size_t *n)
  * the whole commit with FS_ECONFLICT and writes nothing), its tasks
  * upserted, events appended, jobs enqueued (pending or scheduled by
  * run_at, with run_id set) and jobs in `cancel` cancelled; the given job
- * signals are deleted.  Errors: FS_ECONFLICT, FS_EIO.
+ * signals are deleted.  An update keeps the run's workflow and version,
+ * and its inputs when run->inputs is NULL; an event's at 0 means now.
+ * Cancelling a job of a run signals it like any other state change.
+ * n may be 0 to delete signals only.  Errors: FS_EINVAL (nothing to do,
+ * a NULL run, a new run without workflow, a job_ref out of range, an
+ * event without type, a job without type or target), FS_ECONFLICT (also
+ * for an unknown run id), FS_EIO.  After an error nothing is stored and
+ * no OUT field of c may be used.
  */
 static inline int store_run_commit(store *st, store_run_change *c, size_t n,
                                    const int64_t *signals_done,
@@ -508,7 +515,9 @@ static inline int store_run_events(store *st, int64_t run_id,
                                    fs_run_event **out, size_t *n)
 { return st->ops->run_events(st, run_id, after_seq, limit, out, n); }
 
-/* Pending job signals with id > after_id, oldest first, at most limit. */
+/* Pending job signals with id > after_id, oldest first, at most limit
+ * (1..10000).  A signal whose job was pruned since has job.id 0.
+ * OUT: *out, freed with store_job_signals_free. */
 static inline int store_job_signals(store *st, int64_t after_id, int limit,
                                     store_job_signal **out, size_t *n)
 { return st->ops->job_signals(st, after_id, limit, out, n); }
