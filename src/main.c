@@ -1,7 +1,7 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
  * command from a static table (serve, job, agent, queue, memory, search,
- * import, bench).
+ * import, workflow, bench).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +24,7 @@ static const command commands[] = {
     { "memory", cli_memory_main, "add, show, delete and list memory documents" },
     { "search", cli_search_main, "search memory (semantic, hybrid, similar, ...)" },
     { "import", cli_import_main, "import JSONL, CSV and text files into memory" },
+    { "workflow", cli_workflow_main, "validate, register, run and watch workflows" },
     { "bench", cli_bench_main, "benchmark the vector indexes (FAISS beside)" },
 };
 

@@ -30,6 +30,11 @@ int cli_queue_main(int argc, char **argv);
 int cli_memory_main(int argc, char **argv);
 int cli_search_main(int argc, char **argv);
 int cli_import_main(int argc, char **argv);
+/* Workflows: `flowstate workflow validate|register|list|show|run|status|
+ * runs|cancel|retry|graph` (cli_workflow.c); validate and graph of a
+ * file need no server.  Following a run exits 0 when it completed, 1
+ * when it failed or was cancelled. */
+int cli_workflow_main(int argc, char **argv);
 /* `flowstate bench vectors` runs in-process, no server (cli_bench.c);
  * exit 0 ok, 1 bad or missing data files, 2 usage. */
 int cli_bench_main(int argc, char **argv);
