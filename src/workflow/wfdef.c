@@ -766,8 +766,8 @@ static void order_steps(pctx *pc)
 /* Whether step t is upstream of step s (reachable through depends_on). */
 static bool is_upstream(pctx *pc, int s, int t)
 {
-    const int *deps = pc->deps + pc->ps[s].dep0;
     int nd = pc->ps[s].ndeps;
+    const int *deps = nd ? pc->deps + pc->ps[s].dep0 : NULL; /* none: NULL */
     if (pc->dstamp_for != s) {
         for (int e = 0; e < nd; e++) pc->dstamp[deps[e]] = s + 1;
         pc->dstamp_for = s;

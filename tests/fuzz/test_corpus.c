@@ -124,3 +124,8 @@ Test(fuzz, csv)
 {
     replay("fuzz_csv", fuzz_csv_one);
 }
+
+Test(fuzz, wfdef)
+{
+    replay("fuzz_wfdef", fuzz_wfdef_one);
+}
