@@ -122,7 +122,7 @@ typedef struct store_run_filter {
     const char *workflow;   /* NULL = any */
     int state;              /* a run_state, or -1 for any */
     int64_t before_id;      /* cursor: ids < this; 0 = from newest */
-    int limit;              /* 1..1000 */
+    int limit;              /* 1..1001 (a page and one more) */
 } store_run_filter;
 
 /* A state change of a workflow job, waiting for the engine: the trigger on
