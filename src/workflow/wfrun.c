@@ -655,23 +655,23 @@ static void set_ctx(wfrun *r, json_t *inputs)
                        "id", (json_int_t)r->rec.id);
 }
 
-wfrun *wfrun_new(const wfdef *def, json_t *inputs, const wfrun_config *cfg)
+wfrun *wfrun_new(const wfdef *def, json_t *inputs, const wfrun_config *cfg,
+                 int64_t now)
 {
     wfrun *r = alloc_run(def, cfg);
+    int64_t tmo = wfdef_timeout_ms(def);
     r->rec.workflow = xstrdup(wfdef_name(def));
     r->rec.version = (int)wfdef_version(def);
     r->rec.state = RUN_RUNNING;
     r->rec.inputs = dump(inputs);
+    r->rec.deadline = tmo ? now + tmo : 0;
     set_ctx(r, inputs);
-    r->rec_dirty = true; /* pending tasks are not stored: absent = pending */
-    return r;
+    event(r, "run_started", -1, -1, 0, NULL, NULL, now);
+    return r; /* pending tasks are not stored: absent = pending */
 }
 
 void wfrun_start(wfrun *r, int64_t now)
 {
-    int64_t tmo = wfdef_timeout_ms(r->def);
-    r->rec.deadline = tmo ? now + tmo : 0;
-    event(r, "run_started", -1, -1, 0, NULL, NULL, now);
     count_waiting(r);
     schedule_ready(r, now);
 }

@@ -65,9 +65,12 @@ typedef struct wfrun_config {
 
 /*
  * A new run of def (borrowed: must outlive the run) with inputs resolved
- * (wfdef_resolve_inputs; moved in).  Nothing happens until wfrun_start.
+ * (wfdef_resolve_inputs; moved in), started at now (its deadline set, the
+ * run_started event pending).  Once committed (it then has an id),
+ * wfrun_start schedules its first steps.
  */
-wfrun *wfrun_new(const wfdef *def, json_t *inputs, const wfrun_config *cfg);
+wfrun *wfrun_new(const wfdef *def, json_t *inputs, const wfrun_config *cfg,
+                 int64_t now);
 
 /*
  * A run as stored: rec and tasks are moved in (the arrays are freed
@@ -86,7 +89,7 @@ const fs_run *wfrun_record(const wfrun *r);
 const wfdef *wfrun_def(const wfrun *r);
 bool wfrun_finished(const wfrun *r);
 
-/* run_started, then every step without dependencies is scheduled. */
+/* Every step without dependencies is scheduled (or skipped). */
 void wfrun_start(wfrun *r, int64_t now);
 
 /*

@@ -527,7 +527,7 @@ int workflow_start(workflow *w, const char *name, int version,
     int rc = def_lookup(w, name, version, &def);
     if (!rc) rc = wfdef_resolve_inputs(def, inputs, &in, err, errlen);
     if (rc) goto out;
-    wfrun *r = wfrun_new(def, in, &w->rcfg);
+    wfrun *r = wfrun_new(def, in, &w->rcfg, fs_now(&w->clk));
     rc = commit(w, &r, 1, NULL, 0); /* the run, its steps pending: an id */
     if (rc) goto out;               /* (commit dropped r) */
     int64_t id = wfrun_record(r)->id;
