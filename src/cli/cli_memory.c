@@ -328,7 +328,7 @@ typedef struct list_args {
     bool all;
 } list_args;
 
-static char *list_path(const list_args *a, const char *cursor)
+static char *list_path(const list_args *a)
 {
     char *path = xstrdup("/v1/memory");
     char limit[24];
@@ -337,51 +337,15 @@ static char *list_path(const list_args *a, const char *cursor)
     client_query_add(&path, "kind", a->kind);
     client_query_add(&path, "tag", a->tag);
     client_query_add(&path, "limit", a->limit.set ? limit : NULL);
-    client_query_add(&path, "cursor", cursor);
     return path;
 }
 
-/*
- * One page, or with a->all every page from a->cursor on, as in `job list`
- * (cli_job.c fetch_jobs): OUT: *doc, the page, or {"documents": [all],
- * "next_cursor": null}.  A cursor that comes back unchanged ends the walk.
- */
+/* One page, or with a->all every page from a->cursor on (client_list). */
 static int fetch_docs(client *c, const list_args *a, json_t **doc)
 {
-    int code;
-    char *cursor = xstrdup(a->cursor);
-    json_t *all = json_array();
-    *doc = NULL;
-    do {
-        json_t *page;
-        char *path = list_path(a, cursor);
-        code = client_call(c, "GET", path, NULL, &page);
-        free(path);
-        if (code != CLI_EXIT_OK) break;
-        json_t *list = json_object_get(page, "documents");
-        const char *nc =
-            json_string_value(json_object_get(page, "next_cursor"));
-        if (!json_is_array(list)) {
-            fprintf(stderr, "flowstate: the server's answer has no documents "
-                            "list\n");
-            code = CLI_EXIT_UNREACHABLE;
-            json_decref(page);
-            break;
-        }
-        bool stuck = nc && cursor && !strcmp(nc, cursor);
-        free(cursor);
-        cursor = nc && !stuck ? xstrdup(nc) : NULL;
-        if (!a->all) {
-            *doc = page;
-            break;
-        }
-        json_array_extend(all, list);
-        json_decref(page);
-    } while (cursor);
-    if (code == CLI_EXIT_OK && a->all)
-        *doc = json_pack("{s:O,s:n}", "documents", all, "next_cursor");
-    json_decref(all);
-    free(cursor);
+    char *base = list_path(a);
+    int code = client_list(c, base, "documents", a->cursor, a->all, doc);
+    free(base);
     return code;
 }
 

@@ -874,7 +874,7 @@ typedef struct runs_args {
     bool all;
 } runs_args;
 
-static char *runs_path(const runs_args *a, const char *cursor)
+static char *runs_path(const runs_args *a)
 {
     char *path = xstrdup("/v1/runs");
     char limit[24];
@@ -882,52 +882,15 @@ static char *runs_path(const runs_args *a, const char *cursor)
     client_query_add(&path, "workflow", a->workflow);
     client_query_add(&path, "state", a->state);
     client_query_add(&path, "limit", a->limit.set ? limit : NULL);
-    client_query_add(&path, "cursor", cursor);
     return path;
 }
 
-/*
- * One page as the server sent it, or with a->all every page from
- * a->cursor on as one document {"runs": [...], "next_cursor": null}.  Returns the exit code and OUT:
- * *doc (NULL on failure).  A cursor that comes back unchanged ends the
- * walk instead of looping.
- */
+/* One page, or with a->all every page from a->cursor on (client_list). */
 static int fetch_runs(client *c, const runs_args *a, json_t **doc)
 {
-    int code;
-    char *cursor = a->cursor ? xstrdup(a->cursor) : NULL;
-    json_t *all = json_array();
-    *doc = NULL;
-    do {
-        json_t *page;
-        char *path = runs_path(a, cursor);
-        code = client_call(c, "GET", path, NULL, &page);
-        free(path);
-        if (code != CLI_EXIT_OK) break;
-        json_t *list = json_object_get(page, "runs");
-        const char *nc =
-            json_string_value(json_object_get(page, "next_cursor"));
-        if (!json_is_array(list)) {
-            fprintf(stderr, "flowstate: the server's answer has no runs "
-                            "list\n");
-            code = CLI_EXIT_UNREACHABLE;
-            json_decref(page);
-            break;
-        }
-        bool stuck = nc && cursor && !strcmp(nc, cursor);
-        free(cursor);
-        cursor = nc && !stuck ? xstrdup(nc) : NULL;
-        if (!a->all) {
-            *doc = page;
-            break;
-        }
-        json_array_extend(all, list);
-        json_decref(page);
-    } while (cursor);
-    if (code == CLI_EXIT_OK && a->all)
-        *doc = json_pack("{s:O,s:n}", "runs", all, "next_cursor");
-    json_decref(all);
-    free(cursor);
+    char *base = runs_path(a);
+    int code = client_list(c, base, "runs", a->cursor, a->all, doc);
+    free(base);
     return code;
 }
 

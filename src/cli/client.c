@@ -384,3 +384,42 @@ void client_query_add(char **path, const char *key, const char *value)
     free(*path);
     *path = joined;
 }
+
+int client_list(client *c, const char *base, const char *key,
+                const char *cursor, bool all, json_t **doc)
+{
+    int code;
+    char *at = cursor ? xstrdup(cursor) : NULL;
+    json_t *every = json_array();
+    *doc = NULL;
+    do {
+        json_t *page;
+        char *path = xstrdup(base);
+        client_query_add(&path, "cursor", at);
+        code = client_call(c, "GET", path, NULL, &page);
+        free(path);
+        if (code != CLI_EXIT_OK) break;
+        json_t *list = json_object_get(page, key);
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        if (!json_is_array(list)) {
+            fprintf(stderr, "flowstate: the server's answer has no %s list\n", key);
+            code = CLI_EXIT_UNREACHABLE;
+            json_decref(page);
+            break;
+        }
+        bool stuck = next && at && !strcmp(next, at);
+        free(at);
+        at = next && !stuck ? xstrdup(next) : NULL;
+        if (!all) {
+            *doc = page;
+            break;
+        }
+        json_array_extend(every, list);
+        json_decref(page);
+    } while (at);
+    if (code == CLI_EXIT_OK && all)
+        *doc = json_pack("{s:O,s:n}", key, every, "next_cursor");
+    json_decref(every);
+    free(at);
+    return code;
+}

@@ -82,6 +82,17 @@ int client_exit_code(long status);
 int client_call(client *c, const char *method, const char *path,
                 const json_t *body, json_t **out);
 
+/*
+ * Lists through a paged GET: base is the list's path with its filters,
+ * key the list's field ("jobs", "documents", "runs").  From cursor (may be
+ * NULL) on, OUT: *doc, one page as the server sent it, or with all every
+ * page as one document {key: [...], "next_cursor": null} (the caller
+ * json_decref()s it; NULL on failure).  A cursor that comes back unchanged
+ * ends the walk instead of looping.  Returns the exit code.
+ */
+int client_list(client *c, const char *base, const char *key,
+                const char *cursor, bool all, json_t **doc);
+
 /* Percent-escapes s for a URL path segment or query value (RFC 3986
  * unreserved characters stay); the caller frees the result. */
 char *client_escape(const char *s);
