@@ -102,10 +102,12 @@ run: deps
 # concurrent workers, then everything under ASan + UBSan.
 test: deps-test
 	@$(MAKE) --no-print-directory BUILD=build/tsan SANITIZE=thread \
-	    build/tsan/bench/bench_queue
+	    build/tsan/bench/bench_queue build/tsan/bench/bench_workflow
 	TSAN_OPTIONS=halt_on_error=1 build/tsan/bench/bench_queue --jobs 2000 \
 	    --quick --dir $${TMPDIR:-/tmp} >/dev/null
-	@echo "tsan: queue race check passed"
+	TSAN_OPTIONS=halt_on_error=1 build/tsan/bench/bench_workflow --chain 100 \
+	    --fan 1000 --runs 50 --dir $${TMPDIR:-/tmp} >/dev/null
+	@echo "tsan: queue and workflow engine race checks passed"
 	@$(MAKE) --no-print-directory BUILD=build/san SANITIZE=address,undefined \
 	    build/san/flowstate build/san/flowstate-tests
 	scripts/run-tests.sh build/san
