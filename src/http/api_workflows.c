@@ -10,8 +10,8 @@
  *   GET  /v1/workflows/{name}          a definition (?version=N)
  *   POST /v1/workflows/{name}/runs     {"inputs":{...},"version":N} -> 201 run
  *   GET  /v1/runs                      ?workflow=&state=&limit=&cursor=
- *   GET  /v1/runs/{id}                 state, steps (state, attempts,
- *                                      output, error, items), outputs
+ *   GET  /v1/runs/{id}                 state, and each step's state,
+ *                                      attempts, output, error, items
  *   GET  /v1/runs/{id}/events          ?after=SEQ&limit=N, oldest first
  *   POST /v1/runs/{id}/cancel|retry
  *

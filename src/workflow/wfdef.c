@@ -834,10 +834,12 @@ static void check_ref(void *ctx, const wfexpr_ref *r)
     int s = ck->step;
     char lbuf[96];
     const char *id = pc->ps[s].id;
-    if (r->error) {
+    if (r->error) { /* an unterminated "{{" comes with its braces */
+        bool braced = !strncmp(r->text, "{{", 2);
         problem(pc, false, id, "bad_template",
-                "%s: %s: bad reference '{{%.*s}}': %s", LABEL(s), ck->where,
-                cut(r->text, 120), r->text, r->error);
+                "%s: %s: bad reference '%s%.*s%s': %s", LABEL(s), ck->where,
+                braced ? "" : "{{", cut(r->text, 120), r->text,
+                braced ? "" : "}}", r->error);
         return;
     }
     switch (r->root) {

@@ -302,7 +302,7 @@ Test(wfdef, unknown_variables)
 Test(wfdef, bad_templates_and_conditions)
 {
     expect(TWO(",'input':{'x':'{{inputs.seg'}"), "bad_template", "b",
-           "'{{' without '}}'");
+           "bad reference '{{inputs.seg': '{{' without '}}'");
     expect(TWO(",'input':{'x':'{{inputs. seg}}'}"), "bad_template", "b",
            "blank inside reference");
     expect(TWO(",'when':'inputs.seg =='"), "bad_condition", "b",
