@@ -2,10 +2,16 @@
 #include "integration/it.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t it_mono_ms(void)
 {
@@ -101,4 +107,92 @@ size_t it_count_lines(const char *text, const char *needle)
         p = nl ? nl + 1 : NULL;
     }
     return n;
+}
+
+/* --- the real CLI ----------------------------------------------------------- */
+
+static char *read_fd(int fd)
+{
+    off_t len = lseek(fd, 0, SEEK_END);
+    char *buf = malloc((size_t)len + 1);
+    ssize_t got = pread(fd, buf, (size_t)len, 0);
+    buf[got > 0 ? got : 0] = '\0';
+    close(fd);
+    return buf;
+}
+
+static int temp_fd(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[300];
+    snprintf(path, sizeof path, "%s/fs-cli-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+    unlink(path);
+    return fd;
+}
+
+it_cli_out it_cli(th_server *s, const char *stdin_path, const char *const *args)
+{
+    const char *bin = getenv("FLOWSTATE_BIN");
+    cr_assert(bin && *bin, "FLOWSTATE_BIN is not set");
+    const char *argv[48];
+    int argc = 0;
+    argv[argc++] = bin;
+    for (; *args && argc < 44; args++)
+        argv[argc++] = *args;
+    argv[argc++] = "--key-file";
+    argv[argc++] = s->key_file;
+    argv[argc] = NULL;
+    int fo = temp_fd(), fe = temp_fd();
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fo, 1);
+        dup2(fe, 2);
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        if (in >= 0) dup2(in, 0);
+        setenv("FLOWSTATE_URL", s->url, 1);
+        setenv("NO_COLOR", "1", 1);
+        unsetenv("FLOWSTATE_API_KEY");
+        unsetenv("FLOWSTATE_KEY_FILE");
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    it_cli_out r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                    read_fd(fo), read_fd(fe)};
+    return r;
+}
+
+void it_cli_free(it_cli_out *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+json_t *it_cli_json(const it_cli_out *r)
+{
+    json_error_t e;
+    json_t *v = json_loads(r->out, JSON_DECODE_ANY, &e);
+    cr_assert(v, "--json output is not JSON (%s):\n%s", e.text, r->out);
+    return v;
+}
+
+char *it_server_file(th_server *s, const char *name, const char *text)
+{
+    char *path;
+    cr_assert(asprintf(&path, "%s/%s", s->dir, name) > 0);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    mkdir(path, 0755);
+    *slash = '/';
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+    return path;
 }

@@ -55,4 +55,33 @@ json_t *it_try_json(th_server *s, const char *method, const char *path,
 /* How many lines of text (split on '\n') contain needle. */
 size_t it_count_lines(const char *text, const char *needle);
 
+/* --- the real CLI ($FLOWSTATE_BIN, fork + exec) -------------------------- */
+
+typedef struct it_cli_out {
+    int code;  /* exit code, or 128 + signal */
+    char *out; /* stdout */
+    char *err; /* stderr */
+} it_cli_out;
+
+/*
+ * Runs `flowstate ARGS... --key-file KEY` with FLOWSTATE_URL = the server,
+ * NO_COLOR set, and stdin from the file stdin_path (NULL: /dev/null).
+ * args is NULL-terminated.  Returns the exit code and the output.
+ */
+it_cli_out it_cli(th_server *s, const char *stdin_path, const char *const *args);
+void it_cli_free(it_cli_out *r);
+/* The JSON printed by a --json command (fails the test if it is not). */
+json_t *it_cli_json(const it_cli_out *r);
+/* A file under the server's folder (removed with it); caller frees the
+ * path. */
+char *it_server_file(th_server *s, const char *name, const char *text);
+
+#define IT_CLI(s, ...) it_cli((s), NULL, (const char *const[]){__VA_ARGS__, NULL})
+#define IT_CLI_IN(s, in, ...)                                                  \
+    it_cli((s), (in), (const char *const[]){__VA_ARGS__, NULL})
+#define it_assert_exit(r, want, what)                                          \
+    cr_assert_eq((r).code, (want),                                             \
+                 "%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", (what),   \
+                 (r).code, (want), (r).out, (r).err)
+
 #endif

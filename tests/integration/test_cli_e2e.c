@@ -31,95 +31,6 @@
 
 TestSuite(integration_cli, .timeout = 60);
 
-typedef struct cli_out {
-    int code;  /* exit code, or 128 + signal */
-    char *out; /* stdout */
-    char *err; /* stderr */
-} cli_out;
-
-static char *read_fd(int fd)
-{
-    off_t len = lseek(fd, 0, SEEK_END);
-    char *buf = malloc((size_t)len + 1);
-    ssize_t got = pread(fd, buf, (size_t)len, 0);
-    buf[got > 0 ? got : 0] = '\0';
-    close(fd);
-    return buf;
-}
-
-static int temp_fd(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char path[300];
-    snprintf(path, sizeof path, "%s/fs-cli-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-    unlink(path);
-    return fd;
-}
-
-/*
- * Runs `flowstate ARGS... --key-file KEY` with FLOWSTATE_URL = the server
- * (args is NULL-terminated).  Returns the exit code and the output.
- */
-static cli_out cli_v(th_server *s, const char *const *args)
-{
-    const char *bin = getenv("FLOWSTATE_BIN");
-    cr_assert(bin && *bin, "FLOWSTATE_BIN is not set");
-    const char *argv[40];
-    int argc = 0;
-    argv[argc++] = bin;
-    for (; *args && argc < 36; args++)
-        argv[argc++] = *args;
-    argv[argc++] = "--key-file";
-    argv[argc++] = s->key_file;
-    argv[argc] = NULL;
-    int fo = temp_fd(), fe = temp_fd();
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        dup2(fo, 1);
-        dup2(fe, 2);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) dup2(devnull, 0);
-        setenv("FLOWSTATE_URL", s->url, 1);
-        setenv("NO_COLOR", "1", 1);
-        unsetenv("FLOWSTATE_API_KEY");
-        unsetenv("FLOWSTATE_KEY_FILE");
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    cli_out r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-                 read_fd(fo), read_fd(fe)};
-    return r;
-}
-
-#define CLI(s, ...) cli_v((s), (const char *const[]){__VA_ARGS__, NULL})
-
-static void cli_free(cli_out *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-#define assert_exit(r, want, what)                                             \
-    cr_assert_eq((r).code, (want),                                             \
-                 "%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", (what),     \
-                 (r).code, (want), (r).out, (r).err)
-
-/* The JSON printed by a --json command (fails the test if it is not). */
-static json_t *out_json(const cli_out *r)
-{
-    json_error_t e;
-    json_t *v = json_loads(r->out, JSON_DECODE_ANY, &e);
-    cr_assert(v, "--json output is not JSON (%s):\n%s", e.text, r->out);
-    return v;
-}
-
 static const char *str(json_t *o, const char *k)
 {
     const char *v = json_string_value(json_object_get(o, k));
@@ -130,22 +41,22 @@ Test(integration_cli, enqueue_show_list_round_trip)
 {
     th_server s;
     th_server_start(&s, NULL);
-    cli_out r = CLI(&s, "job", "enqueue", "e2e.send", "--to", "mailer",
+    it_cli_out r = IT_CLI(&s, "job", "enqueue", "e2e.send", "--to", "mailer",
                     "--payload", "{\"to\":\"ana@example.com\",\"n\":7}",
                     "--priority", "5", "--unique-key", "e2e-1", "--json");
-    assert_exit(r, 0, "job enqueue --json");
-    json_t *made = out_json(&r);
+    it_assert_exit(r, 0, "job enqueue --json");
+    json_t *made = it_cli_json(&r);
     json_int_t id = json_integer_value(json_object_get(made, "id"));
     cr_assert_gt(id, 0, "no id in %s", r.out);
     cr_assert_str_eq(str(made, "state"), "pending");
-    cli_free(&r);
+    it_cli_free(&r);
 
     char ids[32];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    r = CLI(&s, "job", "show", ids, "--json");
-    assert_exit(r, 0, "job show --json");
-    json_t *shown = out_json(&r);
-    cli_free(&r);
+    r = IT_CLI(&s, "job", "show", ids, "--json");
+    it_assert_exit(r, 0, "job show --json");
+    json_t *shown = it_cli_json(&r);
+    it_cli_free(&r);
     json_t *want = json_pack("{s:s,s:i}", "to", "ana@example.com", "n", 7);
     cr_assert_eq(json_integer_value(json_object_get(shown, "id")), id);
     cr_assert_str_eq(str(shown, "type"), "e2e.send");
@@ -164,22 +75,22 @@ Test(integration_cli, enqueue_show_list_round_trip)
     cr_assert_str_eq(str(api, "created_at"), str(shown, "created_at"));
 
     /* The same unique key again: the existing job, not a new one. */
-    r = CLI(&s, "job", "enqueue", "e2e.send", "--to", "mailer", "--unique-key",
+    r = IT_CLI(&s, "job", "enqueue", "e2e.send", "--to", "mailer", "--unique-key",
             "e2e-1", "--json");
-    assert_exit(r, 0, "job enqueue (same unique key)");
-    json_t *again = out_json(&r);
+    it_assert_exit(r, 0, "job enqueue (same unique key)");
+    json_t *again = it_cli_json(&r);
     cr_assert_eq(json_integer_value(json_object_get(again, "id")), id);
-    cli_free(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "job", "enqueue", "e2e.other", "--to", "mailer", "--json");
-    assert_exit(r, 0, "second job enqueue");
-    json_t *second = out_json(&r);
-    cli_free(&r);
+    r = IT_CLI(&s, "job", "enqueue", "e2e.other", "--to", "mailer", "--json");
+    it_assert_exit(r, 0, "second job enqueue");
+    json_t *second = it_cli_json(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "job", "list", "--json");
-    assert_exit(r, 0, "job list --json");
-    json_t *list = out_json(&r), *jobs = json_object_get(list, "jobs"), *j;
-    cli_free(&r);
+    r = IT_CLI(&s, "job", "list", "--json");
+    it_assert_exit(r, 0, "job list --json");
+    json_t *list = it_cli_json(&r), *jobs = json_object_get(list, "jobs"), *j;
+    it_cli_free(&r);
     cr_assert_eq(json_array_size(jobs), 2, "job list: %zu jobs",
                  json_array_size(jobs));
     size_t i;
@@ -198,14 +109,14 @@ Test(integration_cli, enqueue_show_list_round_trip)
         json_integer_value(json_object_get(second, "id")));
 
     /* Human output names the job too. */
-    r = CLI(&s, "job", "show", ids);
-    assert_exit(r, 0, "job show (table)");
+    r = IT_CLI(&s, "job", "show", ids);
+    it_assert_exit(r, 0, "job show (table)");
     cr_assert(strstr(r.out, "e2e.send"), "job show: %s", r.out);
-    cli_free(&r);
-    r = CLI(&s, "job", "list", "--state", "pending");
-    assert_exit(r, 0, "job list (table)");
+    it_cli_free(&r);
+    r = IT_CLI(&s, "job", "list", "--state", "pending");
+    it_assert_exit(r, 0, "job list (table)");
     cr_assert(strstr(r.out, "e2e.other"), "job list: %s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
     json_decref(made);
     json_decref(shown);
@@ -242,16 +153,16 @@ Test(integration_cli, cancel_of_a_finished_job_exits_1)
 
     char ids[32];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    cli_out r = CLI(&s, "job", "cancel", ids);
-    assert_exit(r, 1, "job cancel of a completed job");
+    it_cli_out r = IT_CLI(&s, "job", "cancel", ids);
+    it_assert_exit(r, 1, "job cancel of a completed job");
     cr_assert(r.err[0], "job cancel said nothing on stderr");
-    cli_free(&r);
-    r = CLI(&s, "job", "show", ids, "--json");
-    assert_exit(r, 0, "job show");
-    json_t *shown = out_json(&r);
+    it_cli_free(&r);
+    r = IT_CLI(&s, "job", "show", ids, "--json");
+    it_assert_exit(r, 0, "job show");
+    json_t *shown = it_cli_json(&r);
     cr_assert_str_eq(str(shown, "state"), "completed");
     json_decref(shown);
-    cli_free(&r);
+    it_cli_free(&r);
 
     /* A pending job can be cancelled. */
     j = it_call(&s, "POST", "/v1/jobs",
@@ -259,14 +170,14 @@ Test(integration_cli, cancel_of_a_finished_job_exits_1)
     snprintf(ids, sizeof ids, "%lld",
              (long long)json_integer_value(json_object_get(j, "id")));
     json_decref(j);
-    r = CLI(&s, "job", "cancel", ids);
-    assert_exit(r, 0, "job cancel of a pending job");
-    cli_free(&r);
-    r = CLI(&s, "job", "show", ids, "--json");
-    shown = out_json(&r);
+    r = IT_CLI(&s, "job", "cancel", ids);
+    it_assert_exit(r, 0, "job cancel of a pending job");
+    it_cli_free(&r);
+    r = IT_CLI(&s, "job", "show", ids, "--json");
+    shown = it_cli_json(&r);
     cr_assert_str_eq(str(shown, "state"), "cancelled");
     json_decref(shown);
-    cli_free(&r);
+    it_cli_free(&r);
     th_server_cleanup(&s);
 }
 
@@ -274,12 +185,12 @@ Test(integration_cli, show_of_a_missing_job_exits_4)
 {
     th_server s;
     th_server_start(&s, NULL);
-    cli_out r = CLI(&s, "job", "show", "999999");
-    assert_exit(r, 4, "job show 999999");
-    cli_free(&r);
-    r = CLI(&s, "job", "cancel", "999999");
-    assert_exit(r, 4, "job cancel 999999");
-    cli_free(&r);
+    it_cli_out r = IT_CLI(&s, "job", "show", "999999");
+    it_assert_exit(r, 4, "job show 999999");
+    it_cli_free(&r);
+    r = IT_CLI(&s, "job", "cancel", "999999");
+    it_assert_exit(r, 4, "job cancel 999999");
+    it_cli_free(&r);
     th_server_cleanup(&s);
 }
 
@@ -303,13 +214,13 @@ Test(integration_cli, unreachable_url_exits_3)
     int fd;
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", closed_port(&fd));
-    cli_out r = CLI(&s, "job", "list", "--url", url);
-    assert_exit(r, 3, "job list --url (nothing listening)");
+    it_cli_out r = IT_CLI(&s, "job", "list", "--url", url);
+    it_assert_exit(r, 3, "job list --url (nothing listening)");
     cr_assert(r.err[0], "no message on stderr");
-    cli_free(&r);
-    r = CLI(&s, "queue", "stats", "--url", url);
-    assert_exit(r, 3, "queue stats --url (nothing listening)");
-    cli_free(&r);
+    it_cli_free(&r);
+    r = IT_CLI(&s, "queue", "stats", "--url", url);
+    it_assert_exit(r, 3, "queue stats --url (nothing listening)");
+    it_cli_free(&r);
     close(fd);
     th_server_cleanup(&s);
 }
@@ -326,13 +237,13 @@ Test(integration_cli, bad_flags_exit_2)
         {"agent", "list", "-x", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        cli_out r = cli_v(&s, cases[i]);
+        it_cli_out r = it_cli(&s, NULL, cases[i]);
         char what[128];
         snprintf(what, sizeof what, "%s %s %s", cases[i][0], cases[i][1],
                  cases[i][2]);
-        assert_exit(r, 2, what);
+        it_assert_exit(r, 2, what);
         cr_assert(r.err[0], "%s: no message on stderr", what);
-        cli_free(&r);
+        it_cli_free(&r);
     }
     /* Nothing reached the server. */
     cr_assert_eq(it_state_count(&s, "pending"), 0);
@@ -349,35 +260,35 @@ Test(integration_cli, queue_stats_and_agent_list_exit_0)
                         "{\"type\":\"counted\",\"target_agent\":\"e2e\"}",
                         s.key, 201));
 
-    cli_out r = CLI(&s, "queue", "stats");
-    assert_exit(r, 0, "queue stats");
+    it_cli_out r = IT_CLI(&s, "queue", "stats");
+    it_assert_exit(r, 0, "queue stats");
     cr_assert(strstr(r.out, "counted"), "queue stats: %s", r.out);
-    cli_free(&r);
-    r = CLI(&s, "queue", "stats", "--json");
-    assert_exit(r, 0, "queue stats --json");
-    json_t *st = out_json(&r);
+    it_cli_free(&r);
+    r = IT_CLI(&s, "queue", "stats", "--json");
+    it_assert_exit(r, 0, "queue stats --json");
+    json_t *st = it_cli_json(&r);
     cr_assert_eq(json_integer_value(
                      json_object_get(json_object_get(st, "states"), "pending")),
                  1);
     json_decref(st);
-    cli_free(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "agent", "list");
-    assert_exit(r, 0, "agent list");
+    r = IT_CLI(&s, "agent", "list");
+    it_assert_exit(r, 0, "agent list");
     cr_assert(strstr(r.out, "e2e-lister"), "agent list: %s", r.out);
-    cli_free(&r);
-    r = CLI(&s, "agent", "list", "--json");
-    assert_exit(r, 0, "agent list --json");
-    json_t *ag = out_json(&r);
+    it_cli_free(&r);
+    r = IT_CLI(&s, "agent", "list", "--json");
+    it_assert_exit(r, 0, "agent list --json");
+    json_t *ag = it_cli_json(&r);
     json_t *first = json_array_get(json_object_get(ag, "agents"), 0);
     cr_assert_str_eq(str(first, "id"), a.id);
     cr_assert(!json_object_get(first, "token"), "agent list shows a token");
     cr_assert(!strstr(r.out, a.token), "agent list prints the token");
     json_decref(ag);
-    cli_free(&r);
-    r = CLI(&s, "agent", "show", a.id);
-    assert_exit(r, 0, "agent show");
+    it_cli_free(&r);
+    r = IT_CLI(&s, "agent", "show", a.id);
+    it_assert_exit(r, 0, "agent show");
     cr_assert(strstr(r.out, "e2e-lister"), "agent show: %s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
     th_server_cleanup(&s);
 }

@@ -20,7 +20,7 @@
  *   rm_of_a_missing_document_exits_4  and the server stays up
  *
  * The CLI's exit codes are its contract (src/cli/cli.h).  The runner
- * (cli_v) is the one of test_cli_e2e.c with stdin redirectable.
+ * (it_cli, integration/it.h) takes stdin from a file when asked.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -36,135 +36,25 @@
 
 TestSuite(integration_memory_cli, .timeout = 120);
 
-typedef struct cli_out {
-    int code;  /* exit code, or 128 + signal */
-    char *out; /* stdout */
-    char *err; /* stderr */
-} cli_out;
-
-static char *read_fd(int fd)
-{
-    off_t len = lseek(fd, 0, SEEK_END);
-    char *buf = malloc((size_t)len + 1);
-    ssize_t got = pread(fd, buf, (size_t)len, 0);
-    buf[got > 0 ? got : 0] = '\0';
-    close(fd);
-    return buf;
-}
-
-static int temp_fd(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char path[300];
-    snprintf(path, sizeof path, "%s/fs-mcli-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-    unlink(path);
-    return fd;
-}
-
-/*
- * Runs `flowstate ARGS... --key-file KEY` with FLOWSTATE_URL = the server
- * and stdin from the file stdin_path (NULL: /dev/null).  args is
- * NULL-terminated.
- */
-static cli_out cli_v(th_server *s, const char *stdin_path,
-                     const char *const *args)
-{
-    const char *bin = getenv("FLOWSTATE_BIN");
-    cr_assert(bin && *bin, "FLOWSTATE_BIN is not set");
-    const char *argv[48];
-    int argc = 0;
-    argv[argc++] = bin;
-    for (; *args && argc < 44; args++)
-        argv[argc++] = *args;
-    argv[argc++] = "--key-file";
-    argv[argc++] = s->key_file;
-    argv[argc] = NULL;
-    int fo = temp_fd(), fe = temp_fd();
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        dup2(fo, 1);
-        dup2(fe, 2);
-        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
-        if (in >= 0) dup2(in, 0);
-        setenv("FLOWSTATE_URL", s->url, 1);
-        setenv("NO_COLOR", "1", 1);
-        unsetenv("FLOWSTATE_API_KEY");
-        unsetenv("FLOWSTATE_KEY_FILE");
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    cli_out r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-                 read_fd(fo), read_fd(fe)};
-    return r;
-}
-
-#define CLI(s, ...) cli_v((s), NULL, (const char *const[]){__VA_ARGS__, NULL})
-#define CLI_IN(s, in, ...)                                                     \
-    cli_v((s), (in), (const char *const[]){__VA_ARGS__, NULL})
-
-static void cli_free(cli_out *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-#define assert_exit(r, want, what)                                             \
-    cr_assert_eq((r).code, (want),                                             \
-                 "%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", (what),     \
-                 (r).code, (want), (r).out, (r).err)
-
-/* The JSON printed by a --json command (fails the test if it is not). */
-static json_t *out_json(const cli_out *r)
-{
-    json_error_t e;
-    json_t *v = json_loads(r->out, JSON_DECODE_ANY, &e);
-    cr_assert(v, "--json output is not JSON (%s):\n%s", e.text, r->out);
-    return v;
-}
-
-/* A file under the server's folder (removed with it). */
-static char *server_file(th_server *s, const char *name, const char *text)
-{
-    char *path;
-    cr_assert(asprintf(&path, "%s/%s", s->dir, name) > 0);
-    char *slash = strrchr(path, '/');
-    *slash = '\0';
-    mkdir(path, 0755);
-    *slash = '/';
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 /* `memory add ... --json` -> the new id. */
 static json_int_t add(th_server *s, const char *text, const char *kind,
                       const char *tag)
 {
-    cli_out r =
-        CLI(s, "memory", "add", text, "--kind", kind, "--tag", tag, "--json");
-    assert_exit(r, 0, "memory add");
-    json_t *made = out_json(&r);
+    it_cli_out r =
+        IT_CLI(s, "memory", "add", text, "--kind", kind, "--tag", tag, "--json");
+    it_assert_exit(r, 0, "memory add");
+    json_t *made = it_cli_json(&r);
     json_int_t id = json_integer_value(json_object_get(made, "id"));
     cr_assert_gt(id, 0, "no id in %s", r.out);
     json_decref(made);
-    cli_free(&r);
+    it_cli_free(&r);
     return id;
 }
 
 /* The ids of a --json search, in order. */
-static size_t result_ids(const cli_out *r, json_int_t *ids, size_t cap)
+static size_t result_ids(const it_cli_out *r, json_int_t *ids, size_t cap)
 {
-    json_t *doc = out_json(r), *hit;
+    json_t *doc = it_cli_json(r), *hit;
     size_t i, n = 0;
     json_array_foreach(json_object_get(doc, "results"), i, hit)
     {
@@ -184,36 +74,36 @@ Test(integration_memory_cli, add_get_list_rm_round_trip)
 {
     th_server s;
     th_server_start(&s, NULL);
-    cli_out r =
-        CLI(&s, "memory", "add",
+    it_cli_out r =
+        IT_CLI(&s, "memory", "add",
             "Acme asked for a refund of invoice "
             "1042",
             "--kind", "email", "--agent", "billing", "--tag", "vip", "--tag",
             "q3", "--meta", "stage=won", "--importance", "0.75");
-    assert_exit(r, 0, "memory add");
+    it_assert_exit(r, 0, "memory add");
     json_int_t id = 0;
     cr_assert_eq(sscanf(r.out, "added document %lld", &id), 1, "%s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
-    char *in = server_file(&s, "in.txt",
+    char *in = it_server_file(&s, "in.txt",
                            "From stdin:\nthe board meeting "
                            "moved to Thursday.\n");
-    r = CLI_IN(&s, in, "memory", "add", "-", "--kind", "note", "--json");
-    assert_exit(r, 0, "memory add -");
-    json_t *made = out_json(&r);
+    r = IT_CLI_IN(&s, in, "memory", "add", "-", "--kind", "note", "--json");
+    it_assert_exit(r, 0, "memory add -");
+    json_t *made = it_cli_json(&r);
     json_int_t id2 = json_integer_value(json_object_get(made, "id"));
     json_decref(made);
-    cli_free(&r);
-    r = CLI(&s, "memory", "add", "--file", in, "--kind", "note");
-    assert_exit(r, 0, "memory add --file");
-    cli_free(&r);
+    it_cli_free(&r);
+    r = IT_CLI(&s, "memory", "add", "--file", in, "--kind", "note");
+    it_assert_exit(r, 0, "memory add --file");
+    it_cli_free(&r);
 
     char ids[32];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    r = CLI(&s, "memory", "get", ids, "--json");
-    assert_exit(r, 0, "memory get --json");
-    json_t *doc = out_json(&r);
-    cli_free(&r);
+    r = IT_CLI(&s, "memory", "get", ids, "--json");
+    it_assert_exit(r, 0, "memory get --json");
+    json_t *doc = it_cli_json(&r);
+    it_cli_free(&r);
     cr_assert_str_eq(str(doc, "content"), "Acme asked for a refund of invoice "
                                           "1042");
     cr_assert_str_eq(str(doc, "kind"), "email");
@@ -229,16 +119,16 @@ Test(integration_memory_cli, add_get_list_rm_round_trip)
     json_t *api = it_call(&s, "GET", path, NULL, s.key, 200);
     cr_assert(json_equal(api, doc), "memory get --json differs from the API");
 
-    r = CLI(&s, "memory", "get", ids);
-    assert_exit(r, 0, "memory get");
+    r = IT_CLI(&s, "memory", "get", ids);
+    it_assert_exit(r, 0, "memory get");
     cr_assert(strstr(r.out, "agent       billing"), "%s", r.out);
     cr_assert(strstr(r.out, "content:\n  Acme asked"), "%s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "memory", "list", "--json");
-    assert_exit(r, 0, "memory list --json");
-    json_t *list = out_json(&r);
-    cli_free(&r);
+    r = IT_CLI(&s, "memory", "list", "--json");
+    it_assert_exit(r, 0, "memory list --json");
+    json_t *list = it_cli_json(&r);
+    it_cli_free(&r);
     json_t *docs = json_object_get(list, "documents");
     cr_assert_eq(json_array_size(docs), 3);
     /* Newest first; the stdin document kept its line breaks. */
@@ -248,27 +138,27 @@ Test(integration_memory_cli, add_get_list_rm_round_trip)
                                              "moved to Thursday.\n");
     json_decref(list);
 
-    r = CLI(&s, "memory", "list", "--kind", "note", "--limit", "1", "--all",
+    r = IT_CLI(&s, "memory", "list", "--kind", "note", "--limit", "1", "--all",
             "--json");
-    assert_exit(r, 0, "memory list --kind --all");
-    list = out_json(&r);
+    it_assert_exit(r, 0, "memory list --kind --all");
+    list = it_cli_json(&r);
     cr_assert_eq(json_array_size(json_object_get(list, "documents")), 2);
     json_decref(list);
-    cli_free(&r);
-    r = CLI(&s, "memory", "list", "--tag", "vip");
-    assert_exit(r, 0, "memory list (table)");
+    it_cli_free(&r);
+    r = IT_CLI(&s, "memory", "list", "--tag", "vip");
+    it_assert_exit(r, 0, "memory list (table)");
     cr_assert(strstr(r.out, "Acme asked for a refund"), "%s", r.out);
     cr_assert(strstr(r.out, "vip, q3"), "%s", r.out);
     cr_assert(!strstr(r.out, "board meeting"), "%s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "memory", "rm", ids);
-    assert_exit(r, 0, "memory rm");
+    r = IT_CLI(&s, "memory", "rm", ids);
+    it_assert_exit(r, 0, "memory rm");
     cr_assert(strstr(r.out, "deleted document"), "%s", r.out);
-    cli_free(&r);
-    r = CLI(&s, "memory", "get", ids);
-    assert_exit(r, 4, "memory get of a deleted document");
-    cli_free(&r);
+    it_cli_free(&r);
+    r = IT_CLI(&s, "memory", "get", ids);
+    it_assert_exit(r, 4, "memory get of a deleted document");
+    it_cli_free(&r);
     json_decref(it_call(&s, "GET", path, NULL, s.key, 404));
 
     json_decref(doc);
@@ -286,12 +176,12 @@ Test(integration_memory_cli, rm_of_a_missing_document_exits_4)
 {
     th_server s;
     th_server_start(&s, NULL);
-    cli_out r = CLI(&s, "memory", "rm", "12345");
-    assert_exit(r, 4, "memory rm of a missing document");
-    cli_free(&r);
-    r = CLI(&s, "memory", "list");
-    assert_exit(r, 0, "the server is still up");
-    cli_free(&r);
+    it_cli_out r = IT_CLI(&s, "memory", "rm", "12345");
+    it_assert_exit(r, 4, "memory rm of a missing document");
+    it_cli_free(&r);
+    r = IT_CLI(&s, "memory", "list");
+    it_assert_exit(r, 0, "the server is still up");
+    it_cli_free(&r);
     th_server_cleanup(&s);
 }
 
@@ -313,76 +203,76 @@ Test(integration_memory_cli, search_finds_the_added_document_first)
                             "note", "home");
     json_int_t got[8];
 
-    cli_out r = CLI(&s, "search", "refund for the Acme invoice", "--json");
-    assert_exit(r, 0, "search --json");
+    it_cli_out r = IT_CLI(&s, "search", "refund for the Acme invoice", "--json");
+    it_assert_exit(r, 0, "search --json");
     cr_assert_geq(result_ids(&r, got, 8), 1);
     cr_assert_eq(got[0], refund, "semantic: %s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "search", "refund for the Acme invoice");
-    assert_exit(r, 0, "search (table)");
+    r = IT_CLI(&s, "search", "refund for the Acme invoice");
+    it_assert_exit(r, 0, "search (table)");
     cr_assert(strstr(r.out, "RANK"), "%s", r.out);
     cr_assert(strstr(r.out, "   1  "), "%s", r.out);
     const char *first = strstr(r.out, "\n") + 1;
     cr_assert(strstr(first, "Acme Corp asked") < strstr(first, "\n"),
               "the first row is not the refund:\n%s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "search", "sales meeting Thursday", "--mode", "hybrid",
+    r = IT_CLI(&s, "search", "sales meeting Thursday", "--mode", "hybrid",
             "--json");
-    assert_exit(r, 0, "search --mode hybrid");
+    it_assert_exit(r, 0, "search --mode hybrid");
     result_ids(&r, got, 8);
     cr_assert_eq(got[0], meeting, "hybrid: %s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
     /* Filters: only notes, only the home tag. */
-    r = CLI(&s, "search", "refund for the Acme invoice", "--kind", "note",
+    r = IT_CLI(&s, "search", "refund for the Acme invoice", "--kind", "note",
             "--json");
-    assert_exit(r, 0, "search --kind");
+    it_assert_exit(r, 0, "search --kind");
     size_t n = result_ids(&r, got, 8);
     for (size_t i = 0; i < n; i++)
         cr_assert_neq(got[i], refund, "--kind note returned the email");
-    cli_free(&r);
-    r = CLI(&s, "search", "anything", "--tag", "home", "--json");
-    assert_exit(r, 0, "search --tag");
+    it_cli_free(&r);
+    r = IT_CLI(&s, "search", "anything", "--tag", "home", "--json");
+    it_assert_exit(r, 0, "search --tag");
     cr_assert_eq(result_ids(&r, got, 8), 1);
     cr_assert_eq(got[0], garden);
-    cli_free(&r);
+    it_cli_free(&r);
 
     char ids[32], like[64];
     snprintf(ids, sizeof ids, "%lld", (long long)refund);
-    r = CLI(&s, "search", "--mode", "similar", "--id", ids, "--json");
-    assert_exit(r, 0, "search --mode similar");
+    r = IT_CLI(&s, "search", "--mode", "similar", "--id", ids, "--json");
+    it_assert_exit(r, 0, "search --mode similar");
     n = result_ids(&r, got, 8);
     cr_assert_eq(n, 2, "similar returns the others: %s", r.out);
     cr_assert(got[0] != refund && got[1] != refund);
-    cli_free(&r);
+    it_cli_free(&r);
     snprintf(like, sizeof like, "%lld,%lld", (long long)refund,
              (long long)meeting);
-    r = CLI(&s, "search", "--mode", "recommend", "--like", like, "--json");
-    assert_exit(r, 0, "search --mode recommend");
+    r = IT_CLI(&s, "search", "--mode", "recommend", "--like", like, "--json");
+    it_assert_exit(r, 0, "search --mode recommend");
     cr_assert_eq(result_ids(&r, got, 8), 1);
     cr_assert_eq(got[0], garden, "recommend excludes the examples");
-    cli_free(&r);
+    it_cli_free(&r);
 
-    r = CLI(&s, "search", "--mode", "cluster", "--k", "2");
+    r = IT_CLI(&s, "search", "--mode", "cluster", "--k", "2");
     /* The server has cluster search: a table; an older one: exit 4. */
     cr_assert(r.code == 0 || r.code == 4, "cluster: exit %d\n%s", r.code,
               r.err);
     if (r.code == 0) cr_assert(strstr(r.out, "CLUSTER"), "%s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
 
     snprintf(ids, sizeof ids, "%lld", (long long)999999);
-    r = CLI(&s, "search", "--mode", "similar", "--id", ids);
-    assert_exit(r, 4, "similar to a missing document");
-    cli_free(&r);
+    r = IT_CLI(&s, "search", "--mode", "similar", "--id", ids);
+    it_assert_exit(r, 4, "similar to a missing document");
+    it_cli_free(&r);
     th_server_cleanup(&s);
 }
 
 /* The folder of the import tests: 3 + 2 + 1 documents, 3 bad rows. */
 static void write_folder(th_server *s)
 {
-    free(server_file(s, "in/notes.jsonl",
+    free(it_server_file(s, "in/notes.jsonl",
                      "{\"content\":\"Penguins huddle together to survive the "
                      "Antarctic winter\",\"kind\":\"fact\",\"tags\":"
                      "[\"birds\"],\"year\":2021}\n"
@@ -392,7 +282,7 @@ static void write_folder(th_server *s)
                      "this line is not json\n"
                      "{\"text\":\"Honeybees communicate with a waggle "
                      "dance\"}\n"));
-    free(server_file(s, "in/crm/leads.csv",
+    free(it_server_file(s, "in/crm/leads.csv",
                      "id,name,notes\r\n"
                      "1,\"Smith, Jane\",\"Called about the invoice, wants a "
                      "refund by Friday\"\r\n"
@@ -400,10 +290,10 @@ static void write_folder(th_server *s)
                      "\"\"premium\"\" plan upgrade\"\r\n"
                      "3,short row\r\n"
                      "4,Eve,\r\n"));
-    free(server_file(s, "in/crm/readme.txt",
+    free(it_server_file(s, "in/crm/readme.txt",
                      "Sourdough bread needs a lively starter and a long cold "
                      "proof.\n"));
-    free(server_file(s, "in/crm/ignored.log", "not imported"));
+    free(it_server_file(s, "in/crm/ignored.log", "not imported"));
 }
 
 Test(integration_memory_cli, import_of_a_folder)
@@ -414,10 +304,10 @@ Test(integration_memory_cli, import_of_a_folder)
     char dir[400];
     snprintf(dir, sizeof dir, "%s/in", s.dir);
 
-    cli_out r = CLI(&s, "import", dir, "--tag", "imported", "--json");
-    assert_exit(r, 0, "import --json");
-    json_t *sum = out_json(&r);
-    cli_free(&r);
+    it_cli_out r = IT_CLI(&s, "import", dir, "--tag", "imported", "--json");
+    it_assert_exit(r, 0, "import --json");
+    json_t *sum = it_cli_json(&r);
+    it_cli_free(&r);
     cr_assert_eq(json_integer_value(json_object_get(sum, "imported")), 6,
                  "imported");
     cr_assert_eq(json_integer_value(json_object_get(sum, "files")), 3);
@@ -462,21 +352,21 @@ Test(integration_memory_cli, import_of_a_folder)
         {"sourdough starter", "Sourdough bread"},
     };
     for (size_t i = 0; i < sizeof finds / sizeof *finds; i++) {
-        r = CLI(&s, "search", finds[i].query, "--tag", "imported", "--limit",
+        r = IT_CLI(&s, "search", finds[i].query, "--tag", "imported", "--limit",
                 "1", "--json");
-        assert_exit(r, 0, finds[i].query);
-        json_t *doc = out_json(&r);
+        it_assert_exit(r, 0, finds[i].query);
+        json_t *doc = it_cli_json(&r);
         json_t *hit = json_array_get(json_object_get(doc, "results"), 0);
         cr_assert(hit && !strncmp(str(hit, "content"), finds[i].expect,
                                   strlen(finds[i].expect)),
                   "'%s' found:\n%s", finds[i].query, r.out);
         json_decref(doc);
-        cli_free(&r);
+        it_cli_free(&r);
     }
     /* CSV columns became metadata; JSONL fields kept their meaning. */
-    r = CLI(&s, "search", "Smith", "--meta", "name=Smith, Jane", "--json");
-    assert_exit(r, 0, "search --meta");
-    json_t *doc = out_json(&r);
+    r = IT_CLI(&s, "search", "Smith", "--meta", "name=Smith, Jane", "--json");
+    it_assert_exit(r, 0, "search --meta");
+    json_t *doc = it_cli_json(&r);
     json_t *hit = json_array_get(json_object_get(doc, "results"), 0);
     cr_assert_not_null(hit, "--meta name=Smith, Jane found nothing");
     json_t *meta = json_object_get(hit, "metadata");
@@ -484,9 +374,9 @@ Test(integration_memory_cli, import_of_a_folder)
     cr_assert_str_eq(str(meta, "source"), "crm/leads.csv");
     cr_assert_eq(json_integer_value(json_object_get(meta, "line")), 2);
     json_decref(doc);
-    cli_free(&r);
-    r = CLI(&s, "memory", "list", "--kind", "fact", "--json");
-    doc = out_json(&r);
+    it_cli_free(&r);
+    r = IT_CLI(&s, "memory", "list", "--kind", "fact", "--json");
+    doc = it_cli_json(&r);
     json_t *fact = json_array_get(json_object_get(doc, "documents"), 0);
     cr_assert_eq(json_integer_value(json_object_get(
                      json_object_get(fact, "metadata"), "year")),
@@ -495,11 +385,11 @@ Test(integration_memory_cli, import_of_a_folder)
     cr_assert(json_equal(json_object_get(fact, "tags"), tags));
     json_decref(tags);
     json_decref(doc);
-    cli_free(&r);
+    it_cli_free(&r);
 
     /* The human summary, and the skips on stderr. */
-    r = CLI(&s, "import", dir, "--format", "csv");
-    assert_exit(r, 0, "import (text output)");
+    r = IT_CLI(&s, "import", dir, "--format", "csv");
+    it_assert_exit(r, 0, "import (text output)");
     cr_assert(strstr(r.out, "imported 2 documents from 1 file in "), "%s",
               r.out);
     cr_assert(strstr(r.out, "skipped 2: 1 wrong number of fields, 1 empty "
@@ -508,7 +398,7 @@ Test(integration_memory_cli, import_of_a_folder)
     cr_assert(strstr(r.err, "crm/leads.csv:5: skipped: 2 fields, the header "
                             "has 3"),
               "%s", r.err);
-    cli_free(&r);
+    it_cli_free(&r);
     th_server_cleanup(&s);
 }
 
@@ -521,21 +411,21 @@ Test(integration_memory_cli, import_batches_and_strict)
     snprintf(dir, sizeof dir, "%s/in", s.dir);
     snprintf(jsonl, sizeof jsonl, "%s/in/notes.jsonl", s.dir);
 
-    cli_out r = CLI(&s, "import", dir, "--strict");
-    assert_exit(r, 2, "import --strict of a folder with bad rows");
+    it_cli_out r = IT_CLI(&s, "import", dir, "--strict");
+    it_assert_exit(r, 2, "import --strict of a folder with bad rows");
     cr_assert(strstr(r.err, "3 bad records; nothing was imported"), "%s",
               r.err);
-    cli_free(&r);
+    it_cli_free(&r);
     json_t *page = it_call(&s, "GET", "/v1/memory", NULL, s.key, 200);
     cr_assert_eq(json_array_size(json_object_get(page, "documents")), 0,
                  "--strict imported something");
     json_decref(page);
 
-    r = CLI(&s, "import", jsonl, "--batch", "1", "--agent", "importer",
+    r = IT_CLI(&s, "import", jsonl, "--batch", "1", "--agent", "importer",
             "--kind", "k");
-    assert_exit(r, 0, "import --batch 1");
+    it_assert_exit(r, 0, "import --batch 1");
     cr_assert(strstr(r.out, "imported 3 documents from 1 file"), "%s", r.out);
-    cli_free(&r);
+    it_cli_free(&r);
     page = it_call(&s, "GET", "/v1/memory?agent=importer", NULL, s.key, 200);
     json_t *docs = json_object_get(page, "documents");
     cr_assert_eq(json_array_size(docs), 3);
@@ -562,14 +452,14 @@ Test(integration_memory_cli, bad_input_exits_2_and_sends_nothing)
         {"import", "x", "--batch", "5000", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        cli_out r = cli_v(&s, NULL, cases[i]);
+        it_cli_out r = it_cli(&s, NULL, cases[i]);
         char what[128];
         snprintf(what, sizeof what, "%s %s %s", cases[i][0],
                  cases[i][1] ? cases[i][1] : "",
                  cases[i][1] && cases[i][2] ? cases[i][2] : "");
-        assert_exit(r, 2, what);
+        it_assert_exit(r, 2, what);
         cr_assert(r.err[0], "%s: no message on stderr", what);
-        cli_free(&r);
+        it_cli_free(&r);
     }
     json_t *page = it_call(&s, "GET", "/v1/memory", NULL, s.key, 200);
     cr_assert_eq(json_array_size(json_object_get(page, "documents")), 0);
