@@ -48,6 +48,7 @@ struct wfrun {
     step_rt *steps;
     size_t nsteps, nflow, satisfied;
     int failed_step;       /* the step being compensated, -1 */
+    bool more;             /* ready steps left for the next change */
     int compensating;      /* its compensation step, -1 */
     /* the pending change */
     task **dirty;
@@ -297,6 +298,10 @@ static void schedule(wfrun *r, int s, int64_t now)
     step_rt *st = &r->steps[s];
     bool run = true;
     char err[256];
+    if (r->njobs >= WFRUN_CHANGE_JOBS && !d->compensation_only) {
+        r->more = true; /* pending with its dependencies satisfied: later */
+        return;
+    }
     if (d->when && wfexpr_cond_eval(d->when, r->ctx, &run, err, sizeof err)) {
         st->main.t.error = xasprintf("when: %s", err);
         set_state(r, &st->main, TASK_FAILED);
@@ -673,7 +678,7 @@ wfrun *wfrun_new(const wfdef *def, json_t *inputs, const wfrun_config *cfg,
 void wfrun_start(wfrun *r, int64_t now)
 {
     count_waiting(r);
-    schedule_ready(r, now);
+    wfrun_resume(r, now);
 }
 
 /* Puts the loaded task t where it belongs.  false when it fits nowhere. */
@@ -758,8 +763,14 @@ int wfrun_load(const wfdef *def, fs_run *rec, fs_run_task *tasks, size_t n,
 
 void wfrun_resume(wfrun *r, int64_t now)
 {
+    r->more = false;
     if (r->rec.state == RUN_RUNNING && r->compensating < 0)
         schedule_ready(r, now);
+}
+
+bool wfrun_more(const wfrun *r)
+{
+    return r->more && r->rec.state == RUN_RUNNING;
 }
 
 void wfrun_free(wfrun *r)

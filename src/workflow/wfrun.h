@@ -81,9 +81,15 @@ int wfrun_load(const wfdef *def, fs_run *rec, fs_run_task *tasks, size_t n,
                const wfrun_config *cfg, wfrun **out);
 void wfrun_free(wfrun *r);
 
-/* After wfrun_load: schedules the steps whose dependencies are all
- * satisfied but which were never scheduled (a start or retry cut short). */
+/* Schedules the steps whose dependencies are all satisfied but which are
+ * not scheduled yet: after wfrun_load (a start or retry cut short), and
+ * when wfrun_more says a change left some for the next. */
 void wfrun_resume(wfrun *r, int64_t now);
+
+/* A change makes at most WFRUN_CHANGE_JOBS new jobs; steps that became
+ * ready beyond that stay pending until wfrun_resume (after the commit). */
+#define WFRUN_CHANGE_JOBS 1000
+bool wfrun_more(const wfrun *r);
 
 const fs_run *wfrun_record(const wfrun *r);
 const wfdef *wfrun_def(const wfrun *r);

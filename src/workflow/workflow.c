@@ -284,14 +284,10 @@ static int run_load(workflow *w, int64_t id, bool running_only, wfrun **out)
 
 /* --- committing --------------------------------------------------------------- */
 
-/*
- * Commits the transitions of runs[0..n) (those dirty) with the deletion of
- * the given signals.  On success finished runs leave memory; on failure
- * every run given is dropped (the store is the truth) and a rescan
- * reloads the running ones.
- */
-static int commit(workflow *w, wfrun **runs, size_t n, const int64_t *done,
-                  size_t ndone)
+/* Commits the transitions of the dirty runs among runs[0..n) with the
+ * deletion of the given signals, and wakes workers for the new jobs. */
+static int commit_once(workflow *w, wfrun **runs, size_t n, const int64_t *done,
+                       size_t ndone)
 {
     store_run_change *c = xcalloc(n ? n : 1, sizeof *c);
     wfrun **which = xcalloc(n ? n : 1, sizeof *which);
@@ -306,14 +302,43 @@ static int commit(workflow *w, wfrun **runs, size_t n, const int64_t *done,
                         : 0;
     int64_t now = fs_now(&w->clk), later = 0;
     size_t njobs = 0;
-    for (size_t i = 0; i < k; i++) {
-        if (rc) break;
+    for (size_t i = 0; i < k && !rc; i++) {
         njobs += c[i].njobs;
         for (size_t j = 0; j < c[i].njobs; j++)
             if (c[i].jobs[j].run_at > now && (!later || c[i].jobs[j].run_at < later))
                 later = c[i].jobs[j].run_at;
         wfrun_committed(which[i], &c[i]);
     }
+    free(c);
+    free(which);
+    if (!rc && njobs) queue_jobs_added(w->q, later);
+    return rc;
+}
+
+/*
+ * Commits the transitions of runs[0..n) (see commit_once), then, for runs
+ * that left ready steps for later (wfrun_more: a change holds at most
+ * WFRUN_CHANGE_JOBS new jobs, so workers start on a wide fan-out while the
+ * rest is stored), the next part, until none is left.  On success finished
+ * runs leave memory; on failure every run given is dropped (the store is
+ * the truth) and a rescan reloads the running ones.
+ */
+static int commit(workflow *w, wfrun **runs, size_t n, const int64_t *done,
+                  size_t ndone)
+{
+    int rc = commit_once(w, runs, n, done, ndone);
+    wfrun **more = xmalloc((n ? n : 1) * sizeof *more);
+    while (!rc) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (wfrun_more(runs[i])) {
+                wfrun_resume(runs[i], fs_now(&w->clk));
+                more[k++] = runs[i];
+            }
+        if (!k) break;
+        rc = commit_once(w, more, k, NULL, 0);
+    }
+    free(more);
     if (rc) {
         log_warn("workflow: commit failed (%s); reloading %zu run(s)",
                  fs_strerror(rc), n);
@@ -323,9 +348,6 @@ static int commit(workflow *w, wfrun **runs, size_t n, const int64_t *done,
         for (size_t i = 0; i < n; i++)
             if (wfrun_finished(runs[i])) run_drop(w, runs[i]);
     }
-    free(c);
-    free(which);
-    if (!rc && njobs) queue_jobs_added(w->q, later);
     return rc;
 }
 

@@ -617,3 +617,29 @@ Test(workflow, every_shipped_template_registers_and_runs)
         cr_assert_eq(count_events(id, "step_skipped"), 0, "%s: %s", inputs[i][0], LOG);
     }
 }
+
+Test(workflow, a_fan_out_wider_than_one_change_is_stored_in_parts)
+{
+    json_t *fan = json_pack("{s:s,s:[]}", "name", "wider", "steps");
+    for (int i = 0; i < 2500; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s%d", i);
+        json_array_append_new(json_object_get(fan, "steps"),
+                              json_pack("{s:s,s:s,s:s}", "id", id, "agent", "t",
+                                        "job_type", "N"));
+    }
+    json_t *problems;
+    cr_assert_eq(workflow_register(W, fan, NULL, NULL, &problems), 0);
+    json_decref(problems);
+    json_decref(fan);
+    int64_t id = start("wider", NULL); /* 1000 + 1000 + 500 jobs, 3 commits */
+    cr_assert_eq(count_events(id, "step_scheduled"), 2500);
+    size_t n, total = 0;
+    for (int i = 0; i < 3; i++) { /* the worker leases 1000 at a time */
+        work_once(echo, &n);
+        total += n;
+    }
+    cr_assert_eq(total, 2500, "every step has its job once start returns");
+    cr_assert_eq(drive(id, echo), RUN_COMPLETED);
+    cr_assert_eq(count_events(id, "step_completed"), 2500);
+}
