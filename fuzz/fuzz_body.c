@@ -16,7 +16,7 @@
  * Contracts checked (FUZZ_CHECK aborts):
  *  - a reader that fails has written a 400 {"error":{"code","message"}}
  *    with a known code; one that succeeds has written nothing;
- *  - every response serialises (http_json_dump): otherwise the client
+ *  - every response serialises (fs_json_dump): otherwise the client
  *    would get a 500 instead of its 400;
  *  - what was accepted is within the documented bounds;
  *  - JSON the handlers store as text (payload, result, job_types,
@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "core/json.h"
 #include "http/api.h"
 #include "http/body.h"
 #include "queue/queue.h"
@@ -56,7 +57,7 @@ static void check_str(const char *s, size_t max)
 /* The response serialises, as server.c's send_resp needs. */
 static void check_serialises(const json_t *v)
 {
-    char *text = http_json_dump(v, 0);
+    char *text = fs_json_dump(v, 0);
     FUZZ_CHECK(text);
     free(text);
 }
@@ -163,11 +164,11 @@ static bool read_agent(json_t *o, http_resp *resp)
     if (!api_agent_read(o, resp, &ag)) return false;
     check_str(ag.name, QUEUE_MAX_NAME);
     check_str(ag.type, QUEUE_MAX_NAME);
-    /* The handler stores both as http_json_dump text. */
+    /* The handler stores both as fs_json_dump text. */
     json_t *parts[] = {ag.job_types, ag.metadata};
     for (size_t i = 0; i < 2; i++) {
         if (!parts[i]) continue;
-        char *text = http_json_dump(parts[i], 0);
+        char *text = fs_json_dump(parts[i], 0);
         check_stored(parts[i], text);
         free(text);
     }
@@ -181,7 +182,7 @@ static bool read_state(json_t *o, http_resp *resp)
     int64_t expected = -1;
     if (!api_state_read(o, NULL, resp, &state, &expected)) return false;
     FUZZ_CHECK(json_is_object(state) && expected >= -1);
-    char *text = http_json_dump(state, 0);
+    char *text = fs_json_dump(state, 0);
     check_stored(state, text);
     free(text);
     return true;

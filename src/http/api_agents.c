@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/xmem.h"
 #include "http/body.h"
 #include "queue/queue.h"
@@ -44,8 +45,8 @@ void api_agent_create(http_req *req, http_resp *resp)
     char *types_s = NULL, *meta_s = NULL, *token = NULL;
     fs_agent a = { 0 };
     if (!api_agent_read(o, resp, &ag)) goto out;
-    if (ag.job_types) types_s = http_json_dump(ag.job_types, 0);
-    if (ag.metadata) meta_s = http_json_dump(ag.metadata, 0);
+    if (ag.job_types) types_s = fs_json_dump(ag.job_types, 0);
+    if (ag.metadata) meta_s = fs_json_dump(ag.metadata, 0);
     int rc = registry_register(req->app->reg, ag.name, ag.type, types_s,
                                meta_s, &a, &token);
     if (rc) {
@@ -229,7 +230,7 @@ void api_state_put(http_req *req, http_resp *resp)
     if (!api_state_read(o, http_header(req, "If-Match"), resp, &state,
                         &expected))
         goto out;
-    text = http_json_dump(state, 0);
+    text = fs_json_dump(state, 0);
     int rc = registry_state_put(req->app->reg, id, text, expected, &out);
     if (rc == FS_ECONFLICT) {
         conflict(req, resp, expected);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/xmem.h"
 #include "http/body.h"
 #include "queue/queue.h"
@@ -49,7 +50,7 @@ static bool job_read(const body_in *in, fs_job *j)
     memset(j, 0, sizeof *j);
     j->type = xstrdup(type);
     j->target_agent = xstrdup(target);
-    j->payload = payload ? http_json_dump(payload, 0) : NULL;
+    j->payload = payload ? fs_json_dump(payload, 0) : NULL;
     j->priority = (int)prio;
     j->run_at = run_at;
     j->max_attempts = (int)max_att;

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/xmem.h"
 #include "http/body.h"
 #include "memory/cluster.h"
@@ -294,8 +295,8 @@ static bool read_doc(http_req *req, json_t *o, const char *where,
     d->content = xstrdup(content);
     d->kind = xstrdup(kind);
     d->agent = xstrdup(agent);
-    d->metadata = meta ? http_json_dump(meta, 0) : xstrdup("{}");
-    d->tags = tags ? http_json_dump(tags, 0) : xstrdup("[]");
+    d->metadata = meta ? fs_json_dump(meta, 0) : xstrdup("{}");
+    d->tags = tags ? fs_json_dump(tags, 0) : xstrdup("[]");
     return true;
 }
 
@@ -423,8 +424,8 @@ static bool apply_patch(http_req *req, json_t *o, http_resp *resp, fs_doc *d,
     do { free(d->field); d->field = (value); } while (0)
     if (agent) REPLACE(agent, xstrdup(agent));
     if (kind) REPLACE(kind, xstrdup(kind));
-    if (meta) REPLACE(metadata, http_json_dump(meta, 0));
-    if (tags) REPLACE(tags, http_json_dump(tags, 0));
+    if (meta) REPLACE(metadata, fs_json_dump(meta, 0));
+    if (tags) REPLACE(tags, fs_json_dump(tags, 0));
     *content = vec || (text && strcmp(text, d->content) != 0);
     if (text) REPLACE(content, xstrdup(text));
     if (vec) {
@@ -560,7 +561,7 @@ static bool read_meta_filter(body_in *in, json_t *meta, filter_buf *fb)
         }
         const char *text = json_string_value(v);
         if (!text && (json_is_number(v) || json_is_boolean(v))) {
-            char *t = http_json_dump(v, JSON_ENCODE_ANY);
+            char *t = fs_json_dump(v, JSON_ENCODE_ANY);
             fb->owned[fb->nowned++] = t;
             text = json_is_true(v) ? "1" : json_is_false(v) ? "0" : t;
         }

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/xmem.h"
 #include "http/body.h"
 #include "queue/queue.h"
@@ -235,7 +236,7 @@ out:
 /* Dumps a result value as JSON text (NULL when absent). */
 static char *result_text(json_t *v)
 {
-    return v ? http_json_dump(v, JSON_ENCODE_ANY) : NULL;
+    return v ? fs_json_dump(v, JSON_ENCODE_ANY) : NULL;
 }
 
 void api_job_complete(http_req *req, http_resp *resp)

@@ -32,6 +32,7 @@
 
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/xmem.h"
@@ -195,41 +196,6 @@ json_t *http_resp_fail(http_resp *r, const http_req *req, int rc,
     if (status == 401) http_resp_header(r, "WWW-Authenticate", "Bearer");
     return http_resp_error(r, status, code, "%s",
                            detail[0] ? detail : fs_strerror(rc));
-}
-
-/* Fewest %g digits (1..17) that read back as exactly d. */
-static int real_digits(double d)
-{
-    char buf[40];
-    for (int p = 1; p < 17; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, d);
-        if (strtod(buf, NULL) == d) return p;
-    }
-    return 17;
-}
-
-/* The most digits any real in v needs (0 when there is none). */
-static int max_digits(const json_t *v)
-{
-    int most = 0, d;
-    size_t i;
-    const char *k;
-    json_t *item;
-    if (json_is_real(v)) return real_digits(json_real_value(v));
-    if (json_is_array(v))
-        json_array_foreach((json_t *)v, i, item)
-            if ((d = max_digits(item)) > most) most = d;
-    if (json_is_object(v))
-        json_object_foreach((json_t *)v, k, item)
-            if ((d = max_digits(item)) > most) most = d;
-    return most;
-}
-
-char *http_json_dump(const json_t *v, size_t flags)
-{
-    int digits = max_digits(v);
-    if (digits) flags |= JSON_REAL_PRECISION(digits);
-    return json_dumps(v, JSON_COMPACT | flags);
 }
 
 /* --- Request accessors --------------------------------------------------- */
@@ -401,7 +367,7 @@ static enum MHD_Result send_resp(http_server *s, struct MHD_Connection *c,
     size_t len = 0;
     const char *ctype = "application/json";
     if (r->json) {
-        data = http_json_dump(r->json, 0);
+        data = fs_json_dump(r->json, 0);
         if (!data) {
             http_req rq = { .id = x->id };
             http_resp_fail(r, &rq, FS_ECORRUPT, "response not serialisable");

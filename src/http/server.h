@@ -146,13 +146,6 @@ json_t *http_resp_fail(http_resp *r, const http_req *req, int rc,
     __attribute__((format(printf, 4, 5)));
 void http_resp_clear(http_resp *r);
 
-/*
- * json_dumps(v, JSON_COMPACT | flags) with every real in its shortest form
- * that reads back to the same double (jansson's default of 17 digits turns
- * 0.1 into 0.10000000000000001).  NULL when v cannot be encoded.  The
- * caller frees.
- */
-char *http_json_dump(const json_t *v, size_t flags);
 
 /* --- Limits and metrics ------------------------------------------------ */
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/xmem.h"
 #include "workflow/wfexpr.h"
 
@@ -74,7 +75,7 @@ static void grow(void **p, size_t *cap, size_t n, size_t size)
 
 static char *dump(const json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    return fs_json_dump(v, JSON_ENCODE_ANY);
 }
 
 static const wfdef_step *def_step(const wfrun *r, int s)

@@ -16,6 +16,7 @@
 
 #include "core/cond.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/xmem.h"
@@ -133,7 +134,7 @@ int workflow_register(workflow *w, const json_t *def,
         .name = xstrdup(wfdef_name(d)),
         .version = (int)wfdef_version(d),
         .description = wfdef_description(d) ? xstrdup(wfdef_description(d)) : NULL,
-        .definition = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS),
+        .definition = fs_json_dump(canon, JSON_SORT_KEYS),
     };
     json_decref(canon);
     pthread_mutex_lock(&w->lock);
