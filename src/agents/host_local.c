@@ -1,0 +1,162 @@
+/*
+ * host_local.c - the agent host inside the server's process: agents reach
+ * the queue, the registry and the memory through the services directly,
+ * with the same rules the HTTP API applies (jobs are validated by the
+ * queue, documents by the memory service).
+ */
+#include "agents/host_local.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/xmem.h"
+
+typedef struct local_host {
+    agent_host base;
+    queue *q;
+    registry *reg;
+    memory *mem;
+} local_host;
+
+static local_host *L(agent_host *h) { return (local_host *)h; }
+
+static int reg_agent(agent_host *h, const char *name, const char *type,
+                     const char *const *job_types, char **agent_id)
+{
+    json_t *types = json_array();
+    for (size_t i = 0; job_types[i]; i++)
+        json_array_append_new(types, json_string(job_types[i]));
+    char *types_s = fs_json_dump(types, 0), *token = NULL;
+    json_decref(types);
+    fs_agent a = { 0 };
+    int rc = registry_register(L(h)->reg, name, type, types_s, NULL, &a, &token);
+    free(types_s);
+    if (token) memset(token, 0, strlen(token)); /* in-process: not needed */
+    free(token);
+    if (!rc) *agent_id = xstrdup(a.id);
+    fs_agent_clear(&a);
+    return rc;
+}
+
+static int agent_beat(agent_host *h, const char *agent_id)
+{
+    return registry_heartbeat(L(h)->reg, agent_id);
+}
+
+static int lease(agent_host *h, const char *agent_id, const char *type,
+                 const char *const *job_types, int64_t lease_ms, int64_t wait_ms,
+                 fs_job **jobs, size_t *n)
+{
+    size_t nt = 0;
+    while (job_types[nt]) nt++;
+    queue_lease_req r = { .agent_id = agent_id, .agent_type = type,
+                          .types = job_types, .ntypes = nt, .max = 1,
+                          .lease_ms = lease_ms, .wait_ms = wait_ms };
+    return queue_lease(L(h)->q, &r, jobs, n);
+}
+
+static int job_beat(agent_host *h, int64_t id, const char *token, int64_t lease_ms)
+{
+    return queue_heartbeat(L(h)->q, id, token, lease_ms, NULL);
+}
+
+static int complete(agent_host *h, int64_t id, const char *token,
+                    const char *result)
+{
+    store_completion c = { id, token, result };
+    int rc = queue_complete(L(h)->q, &c, 1);
+    return rc ? rc : c.rc;
+}
+
+static int fail(agent_host *h, int64_t id, const char *token, const char *error,
+                bool retry)
+{
+    return queue_fail(L(h)->q, id, token, error, retry, NULL);
+}
+
+static int job_create(agent_host *h, fs_job *job)
+{
+    return queue_enqueue(L(h)->q, job, 1, NULL);
+}
+
+static int mem_add(agent_host *h, const char *agent_id, const char *kind,
+                   const char *content, const char *metadata, int64_t *id)
+{
+    if (!L(h)->mem) return FS_EINVAL;
+    fs_doc d = { .agent = (char *)agent_id, .kind = (char *)kind,
+                 .content = (char *)content,
+                 .metadata = (char *)(metadata ? metadata : "{}"),
+                 .tags = "[]", .importance = 0.5, .parent_ref = -1,
+                 .chunk_index = -1 };
+    int rc = memory_add(L(h)->mem, &d, 1, NULL);
+    if (!rc) *id = d.id;
+    return rc;
+}
+
+static int mem_search(agent_host *h, const char *query, size_t limit,
+                      json_t **results)
+{
+    if (!L(h)->mem) return FS_EINVAL;
+    memory_query mq = { .text = query, .limit = limit, .threshold = -INFINITY };
+    memory_hit *hits;
+    size_t n;
+    int rc = memory_search(L(h)->mem, &mq, &hits, &n, NULL);
+    if (rc) return rc;
+    *results = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *meta = json_loads(hits[i].doc.metadata ? hits[i].doc.metadata : "{}", 0, NULL);
+        json_array_append_new(*results, json_pack("{s:I,s:f,s:s,s:o}",
+                              "id", (json_int_t)hits[i].doc.id, "score", hits[i].score,
+                              "content", hits[i].doc.content ? hits[i].doc.content : "",
+                              "metadata", meta ? meta : json_object()));
+    }
+    memory_hits_free(hits, n);
+    return 0;
+}
+
+static int state_get(agent_host *h, const char *agent_id, json_t **state,
+                     int64_t *version)
+{
+    fs_agent_state s = { 0 };
+    int rc = registry_state_get(L(h)->reg, agent_id, 0, &s);
+    if (rc == FS_ENOTFOUND) {
+        *state = json_object();
+        *version = 0;
+        return 0;
+    }
+    if (rc) return rc;
+    *state = json_loads(s.state, 0, NULL);
+    *version = s.version;
+    fs_agent_state_clear(&s);
+    return *state ? 0 : FS_ECORRUPT;
+}
+
+static int state_put(agent_host *h, const char *agent_id, const json_t *state,
+                     int64_t expected_version, int64_t *version)
+{
+    char *text = fs_json_dump(state, 0);
+    fs_agent_state s = { 0 };
+    int rc = text ? registry_state_put(L(h)->reg, agent_id, text, expected_version, &s)
+                  : FS_EINVAL;
+    free(text);
+    if (!rc && version) *version = s.version;
+    fs_agent_state_clear(&s);
+    return rc;
+}
+
+static void close_host(agent_host *h) { free(h); }
+
+static const agent_host_ops local_ops = {
+    reg_agent, agent_beat, lease, job_beat, complete, fail, job_create,
+    mem_add, mem_search, state_get, state_put, close_host,
+};
+
+agent_host *host_local_open(queue *q, registry *reg, memory *mem)
+{
+    local_host *h = xcalloc(1, sizeof *h);
+    *h = (local_host){ { &local_ops }, q, reg, mem };
+    return &h->base;
+}
