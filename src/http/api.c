@@ -27,7 +27,7 @@ const http_route api_routes[] = {
     { "GET", "/v1/agents/{id}/state/versions", api_state_versions,
       HTTP_AGENT },
 
-    { "POST", "/v1/jobs", api_job_enqueue, 0 },
+    { "POST", "/v1/jobs", api_job_enqueue, HTTP_AGENT }, /* agents delegate */
     { "GET", "/v1/jobs", api_job_list, 0 },
     { "POST", "/v1/jobs/lease", api_job_lease, HTTP_AGENT },
     { "POST", "/v1/jobs/complete", api_jobs_complete, HTTP_AGENT },

@@ -177,12 +177,13 @@ Test(http, agent_token_403_on_admin_routes)
     json_t *e = req("GET", "/v1/agents", NULL, tok, 403);
     cr_assert_str_eq(err_code(e), "forbidden");
     json_decref(e);
-    json_decref(req("POST", "/v1/jobs", "{\"type\":\"a\",\"target_agent\":\"b\"}",
-                    tok, 403));
+    json_decref(req("GET", "/v1/jobs", NULL, tok, 403));
     json_decref(req("GET", "/v1/queue/stats", NULL, tok, 403));
     json_decref(req("GET", "/metrics", NULL, tok, 403));
     json_decref(req("POST", "/v1/jobs/1/cancel", NULL, tok, 403));
-    /* but its own record is fine */
+    /* but its own record is fine, and it may hand work to other agents */
+    json_decref(req("POST", "/v1/jobs", "{\"type\":\"a\",\"target_agent\":\"b\"}",
+                    tok, 201));
     char path[128];
     snprintf(path, sizeof path, "/v1/agents/%s", id);
     json_t *a = req("GET", path, NULL, tok, 200);
@@ -1135,8 +1136,7 @@ Test(http, bad_input_gets_the_right_4xx_and_changes_nothing)
           "{\"type\":\"a\",\"target_agent\":\"b\"}", 0, 401, "unauthorized" },
         { "wrong key", "POST", "/v1/jobs",
           "{\"type\":\"a\",\"target_agent\":\"b\"}", 4, 401, "unauthorized" },
-        { "agent enqueues", "POST", "/v1/jobs",
-          "{\"type\":\"a\",\"target_agent\":\"b\"}", 2, 403, "forbidden" },
+        { "agent lists every job", "GET", "/v1/jobs", NULL, 2, 403, "forbidden" },
         { "agent B completes A's job", "POST", "/v1/jobs/{job}/complete",
           "{\"lease_token\":\"whatever\",\"result\":{}}", 3, 403, "forbidden" },
         { "batch complete item without token", "POST", "/v1/jobs/complete",
