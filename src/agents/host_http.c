@@ -245,6 +245,61 @@ static int state_put(agent_host *h, const char *agent_id, const json_t *state,
     return rc;
 }
 
+/* The calls below read or start what is not the agent's own: they go
+ * with the admin key the worker was given. */
+static int job_get(agent_host *h, int64_t id, fs_job *out)
+{
+    char path[64];
+    json_t *got = NULL;
+    snprintf(path, sizeof path, "/v1/jobs/%lld", (long long)id);
+    int rc = call(H(h), true, "GET", path, NULL, &got);
+    if (!rc) {
+        const char *st = json_string_value(json_object_get(got, "state"));
+        const char *err = json_string_value(json_object_get(got, "last_error"));
+        job_from(got, out);
+        free(out->lease_token);
+        out->lease_token = NULL;
+        if (!st || !job_state_parse(st, &out->state)) out->state = JOB_PENDING;
+        json_t *res = json_object_get(got, "result");
+        out->result = res && !json_is_null(res) ? fs_json_dump(res, JSON_ENCODE_ANY) : NULL;
+        out->last_error = err ? xstrdup(err) : NULL;
+    }
+    json_decref(got);
+    return rc;
+}
+
+static int workflows(agent_host *h, json_t **list)
+{
+    json_t *got = NULL;
+    int rc = call(H(h), true, "GET", "/v1/workflows", NULL, &got);
+    if (!rc) *list = json_incref(json_object_get(got, "workflows"));
+    json_decref(got);
+    return rc;
+}
+
+static int run_start(agent_host *h, const char *workflow, const json_t *inputs,
+                     int64_t *run_id)
+{
+    char *name = client_escape(workflow), *path = xasprintf("/v1/workflows/%s/runs", name);
+    json_t *got = NULL;
+    int rc = call(H(h), true, "POST", path,
+                  json_pack("{s:O}", "inputs", inputs ? inputs : json_object()), &got);
+    if (!rc) *run_id = json_integer_value(json_object_get(got, "id"));
+    json_decref(got);
+    free(path);
+    free(name);
+    return rc;
+}
+
+static int agents(agent_host *h, json_t **list)
+{
+    json_t *got = NULL;
+    int rc = call(H(h), true, "GET", "/v1/agents", NULL, &got);
+    if (!rc) *list = json_incref(json_object_get(got, "agents"));
+    json_decref(got);
+    return rc;
+}
+
 static void close_host(agent_host *h)
 {
     http_host *x = H(h);
@@ -259,7 +314,8 @@ static void close_host(agent_host *h)
 
 static const agent_host_ops http_ops = {
     reg_agent, agent_beat, lease, job_beat, complete, fail, job_create,
-    mem_add, mem_search, state_get, state_put, close_host,
+    mem_add, mem_search, state_get, state_put, job_get, workflows, run_start,
+    agents, close_host,
 };
 
 agent_host *host_http_open(const char *url, const char *admin_key,

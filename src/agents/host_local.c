@@ -19,6 +19,7 @@ typedef struct local_host {
     queue *q;
     registry *reg;
     memory *mem;
+    workflow *wf;
 } local_host;
 
 static local_host *L(agent_host *h) { return (local_host *)h; }
@@ -147,16 +148,69 @@ static int state_put(agent_host *h, const char *agent_id, const json_t *state,
     return rc;
 }
 
+static int job_get(agent_host *h, int64_t id, fs_job *out)
+{
+    return queue_get(L(h)->q, id, out);
+}
+
+static int workflows(agent_host *h, json_t **list)
+{
+    fs_workflow *w;
+    size_t n;
+    if (!L(h)->wf) return FS_EINVAL;
+    int rc = workflow_list(L(h)->wf, &w, &n);
+    if (rc) return rc;
+    *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(*list, json_pack("{s:s,s:i,s:s}", "name", w[i].name,
+                              "version", w[i].version, "description",
+                              w[i].description ? w[i].description : ""));
+    fs_workflows_free(w, n);
+    return 0;
+}
+
+static int run_start(agent_host *h, const char *name, const json_t *inputs,
+                     int64_t *run_id)
+{
+    fs_run r;
+    char err[256];
+    if (!L(h)->wf) return FS_EINVAL;
+    int rc = workflow_start(L(h)->wf, name, 0, inputs, &r, err, sizeof err);
+    if (rc) return rc;
+    *run_id = r.id;
+    fs_run_clear(&r);
+    return 0;
+}
+
+static int agents(agent_host *h, json_t **list)
+{
+    fs_agent *a;
+    size_t n;
+    int rc = registry_list(L(h)->reg, &a, &n);
+    if (rc) return rc;
+    *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *types = json_loads(a[i].job_types ? a[i].job_types : "[]", 0, NULL);
+        json_array_append_new(*list, json_pack("{s:s,s:s,s:o,s:s}", "id", a[i].id,
+                              "type", a[i].type, "job_types",
+                              types ? types : json_array(), "status",
+                              registry_status(L(h)->reg, &a[i])));
+    }
+    fs_agents_free(a, n);
+    return 0;
+}
+
 static void close_host(agent_host *h) { free(h); }
 
 static const agent_host_ops local_ops = {
     reg_agent, agent_beat, lease, job_beat, complete, fail, job_create,
-    mem_add, mem_search, state_get, state_put, close_host,
+    mem_add, mem_search, state_get, state_put, job_get, workflows, run_start,
+    agents, close_host,
 };
 
-agent_host *host_local_open(queue *q, registry *reg, memory *mem)
+agent_host *host_local_open(queue *q, registry *reg, memory *mem, workflow *wf)
 {
     local_host *h = xcalloc(1, sizeof *h);
-    *h = (local_host){ { &local_ops }, q, reg, mem };
+    *h = (local_host){ { &local_ops }, q, reg, mem, wf };
     return &h->base;
 }

@@ -9,9 +9,11 @@
 #include "agents/runtime.h"
 #include "memory/memory.h"
 #include "queue/queue.h"
+#include "workflow/workflow.h"
 
-/* The services are borrowed and must outlive the host; mem may be NULL
- * (memory calls then fail with FS_EINVAL).  Close with agent_host_close. */
-agent_host *host_local_open(queue *q, registry *reg, memory *mem);
+/* The services are borrowed and must outlive the host; mem and wf may be
+ * NULL (their calls then fail with FS_EINVAL).  Close with
+ * agent_host_close. */
+agent_host *host_local_open(queue *q, registry *reg, memory *mem, workflow *wf);
 
 #endif

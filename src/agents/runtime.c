@@ -161,6 +161,27 @@ int agent_state_put(agent_ctx *c, const json_t *state, int64_t expected_version,
                                        expected_version, version);
 }
 
+int agent_job_get(agent_ctx *c, int64_t id, fs_job *out)
+{
+    return c->rt->host->ops->job_get(c->rt->host, id, out);
+}
+
+int agent_workflows(agent_ctx *c, json_t **list)
+{
+    return c->rt->host->ops->workflows(c->rt->host, list);
+}
+
+int agent_agents(agent_ctx *c, json_t **list)
+{
+    return c->rt->host->ops->agents(c->rt->host, list);
+}
+
+int agent_run_start(agent_ctx *c, const char *workflow, const json_t *inputs,
+                    int64_t *run_id)
+{
+    return c->rt->host->ops->run_start(c->rt->host, workflow, inputs, run_id);
+}
+
 /* --- workers ---------------------------------------------------------------- */
 
 /* Runs the handler on the slot's job; hands the outcome to the host. */

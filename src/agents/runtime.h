@@ -85,6 +85,14 @@ typedef struct agent_host_ops {
                      int64_t *version);
     int (*state_put)(agent_host *h, const char *agent_id, const json_t *state,
                      int64_t expected_version, int64_t *version);
+    int (*job_get)(agent_host *h, int64_t id, fs_job *out);
+    /* [{"name","version","description"}] of the registered workflows. */
+    int (*workflows)(agent_host *h, json_t **list);
+    /* Starts a run; OUT: *run_id. */
+    int (*run_start)(agent_host *h, const char *workflow, const json_t *inputs,
+                     int64_t *run_id);
+    /* [{"type","job_types":[...],"status"}] of the registered agents. */
+    int (*agents)(agent_host *h, json_t **list);
     void (*close)(agent_host *h);
 } agent_host_ops;
 
@@ -141,6 +149,14 @@ int agent_memory_search(agent_ctx *c, const char *query, size_t limit,
  * the current one.  OUT: *id (may be NULL). */
 int agent_job_create(agent_ctx *c, const char *type, const char *target,
                      const json_t *payload, int64_t *id);
+/* A job as it is now (e.g. a child's result).  Errors: FS_ENOTFOUND. */
+int agent_job_get(agent_ctx *c, int64_t id, fs_job *out);
+/* The registered workflows and agents, as the host ops describe them. */
+int agent_workflows(agent_ctx *c, json_t **list);
+int agent_agents(agent_ctx *c, json_t **list);
+/* Starts a run of workflow (inputs may be NULL).  OUT: *run_id. */
+int agent_run_start(agent_ctx *c, const char *workflow, const json_t *inputs,
+                    int64_t *run_id);
 /* This agent's versioned state: OUT *state (a new reference; {} when none
  * yet) and *version (0 when none). */
 int agent_state_get(agent_ctx *c, json_t **state, int64_t *version);
