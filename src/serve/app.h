@@ -33,6 +33,8 @@ typedef struct fs_app {
     struct embedder *emb;     /* the space's embedder (cached) */
     struct memory *mem;       /* documents and semantic search */
     struct workflow *wf;      /* workflow definitions, runs, the engine */
+    struct agent_host *agent_host; /* the built-in agents' way in */
+    struct builtin_set *agents;    /* the built-in agents running (--agents) */
     char *index_path;         /* the vector index file */
     size_t body_limit;        /* bytes; default 1 MiB */
     int64_t started_at;       /* ms */

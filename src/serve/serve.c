@@ -39,6 +39,8 @@
 #include "memory/embed.h"
 #include "memory/memory.h"
 #include "workflow/workflow.h"
+#include "agents/builtin.h"
+#include "agents/host_local.h"
 #include "http/api.h"
 #include "http/auth.h"
 #include "http/server.h"
@@ -53,6 +55,8 @@ typedef struct serve_opts {
     int64_t lease_default_ms;
     int64_t retention_ms; /* -1 = the queue's default */
     space_request space;  /* --dims, --metric, --embedder */
+    const char *agents;   /* --agents: "all", "none" or names */
+    int agent_concurrency;
 } serve_opts;
 
 static void usage(FILE *out)
@@ -82,6 +86,9 @@ static void usage(FILE *out)
         "  --metric cosine|l2|ip   vector distance of a new database (cosine)\n"
         "  --embedder local|openai embedder of a new database (local)\n"
         "                       (a later start with other values is refused)\n"
+        "  --agents all|none|NAME,...  built-in agents to run as threads of\n"
+        "                       the server (all)\n"
+        "  --agent-concurrency N   worker threads per built-in agent (2)\n"
         "  --help               this text\n"
         "\n"
         "environment: FLOWSTATE_API_KEY fixes the admin key.\n");
@@ -101,7 +108,8 @@ static bool parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
 enum {
     OPT_DB = 256, OPT_HOST, OPT_PORT, OPT_PORT_FILE, OPT_SYNC, OPT_LOG_FORMAT,
     OPT_LOG_LEVEL, OPT_KEY_FILE, OPT_BODY_LIMIT, OPT_LEASE, OPT_RETENTION,
-    OPT_LONG_POLLS, OPT_DIMS, OPT_METRIC, OPT_EMBEDDER, OPT_HELP,
+    OPT_LONG_POLLS, OPT_DIMS, OPT_METRIC, OPT_EMBEDDER, OPT_AGENTS,
+    OPT_AGENT_CONC, OPT_HELP,
 };
 
 /* Applies option c (long name `name`); false with a message on a bad
@@ -111,6 +119,19 @@ static bool apply_opt(serve_opts *o, int c, const char *name, const char *arg)
     int64_t v;
     switch (c) {
     case OPT_DB: o->db = arg; return true;
+    case OPT_AGENTS: {
+        char why[256];
+        if (builtin_check(arg, why, sizeof why)) {
+            fprintf(stderr, "flowstate serve: --agents: %s\n", why);
+            return false;
+        }
+        o->agents = arg;
+        return true;
+    }
+    case OPT_AGENT_CONC:
+        if (!parse_num(arg, 1, 64, &v)) break;
+        o->agent_concurrency = (int)v;
+        return true;
     case OPT_HOST: o->host = arg; return true;
     case OPT_PORT_FILE: o->port_file = arg; return true;
     case OPT_KEY_FILE: o->key_file = arg; return true;
@@ -185,6 +206,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         { "dims", required_argument, NULL, OPT_DIMS },
         { "metric", required_argument, NULL, OPT_METRIC },
         { "embedder", required_argument, NULL, OPT_EMBEDDER },
+        { "agents", required_argument, NULL, OPT_AGENTS },
+        { "agent-concurrency", required_argument, NULL, OPT_AGENT_CONC },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -194,7 +217,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         .db = env_db && *env_db ? env_db : "./flowstate.db",
         .host = "127.0.0.1", .port = 8080, .level = LOG_INFO,
         .key_file = env_key_file && *env_key_file ? env_key_file : NULL,
-        .body_limit = 1 << 20, .retention_ms = -1,
+        .body_limit = 1 << 20, .retention_ms = -1, .agents = "all",
+        .agent_concurrency = 2,
     };
     optind = 1;
     int c, idx = 0;
@@ -338,16 +362,24 @@ static int services_open(fs_app *app, const serve_opts *o,
     }
     int added = workflow_install_templates(app->wf);
     if (added > 0) log_info("workflow: %d template(s) registered", added);
+    app->agent_host = host_local_open(app->q, app->reg, app->mem, app->wf);
+    if ((rc = builtin_start(&app->agents, app->agent_host, o->agents,
+                            o->agent_concurrency, msg, sizeof msg))) {
+        fprintf(stderr, "flowstate serve: %s\n", msg);
+        goto close_agents;
+    }
     const char *env_key = getenv("FLOWSTATE_API_KEY");
     auth_config ac = { .env_key = env_key && *env_key ? env_key : NULL,
                        .key_file = key_file };
     if ((rc = auth_open(&app->auth, app->st, app->reg, &ac, src))) {
         fprintf(stderr, "flowstate serve: cannot set up the admin key: %s\n",
                 fs_strerror(rc));
-        goto close_workflow;
+        goto close_agents;
     }
     return 0;
-close_workflow:
+close_agents:
+    builtin_stop(app->agents);
+    agent_host_close(app->agent_host);
     workflow_close(app->wf);
 close_registry:
     registry_close(app->reg);
@@ -365,6 +397,8 @@ close_store:
 
 static void services_close(fs_app *app)
 {
+    builtin_stop(app->agents); /* handlers finish or hand their jobs back */
+    agent_host_close(app->agent_host);
     workflow_close(app->wf); /* before the queue: it listens to it */
     queue_close(app->q);
     auth_close(app->auth);

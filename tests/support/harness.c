@@ -84,6 +84,10 @@ static void child_exec(const th_server *s, const char *bin)
     argv[argc++] = (char *)s->key_file;
     argv[argc++] = "--log-level";
     argv[argc++] = "warn";
+    if (!strstr(s->extra, "--agents")) { /* built-in agents: only when asked */
+        argv[argc++] = "--agents";
+        argv[argc++] = "none";
+    }
     memcpy(extra, s->extra, sizeof extra);
     for (char *save, *w = strtok_r(extra, " ", &save); w && argc < MAX_ARGS - 1;
          w = strtok_r(NULL, " ", &save)) {

@@ -36,7 +36,8 @@ typedef struct th_server {
 
 /*
  * Starts `flowstate serve --db DIR/t.db --port 0 --port-file DIR/port
- * --key-file DIR/key --log-level warn EXTRA` with FLOWSTATE_API_KEY,
+ * --key-file DIR/key --log-level warn [--agents none] EXTRA` (the built-in
+ * agents run only when EXTRA names --agents) with FLOWSTATE_API_KEY,
  * FLOWSTATE_DB and FLOWSTATE_KEY_FILE unset, waits until it listens and
  * reads the admin key.  extra_args (may be NULL) is split on spaces;
  * a word "env:NAME=VALUE" sets that variable for the server instead of

@@ -1,0 +1,98 @@
+/*
+ * builtin.c - the table of built-in agent types and a started set of them
+ * (see builtin.h).
+ */
+#include "agents/builtin.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents/builtin/coordinator.h"
+#include "core/fs.h"
+#include "core/xmem.h"
+
+static const agent_def *const AGENTS[] = { &coordinator_agent };
+#define NAGENTS (sizeof AGENTS / sizeof *AGENTS)
+
+struct builtin_set {
+    agent_runtime *rt[NAGENTS];
+    size_t n;
+};
+
+const agent_def *builtin_find(const char *type)
+{
+    for (size_t i = 0; i < NAGENTS; i++)
+        if (!strcmp(AGENTS[i]->type, type)) return AGENTS[i];
+    return NULL;
+}
+
+const char *builtin_names(void)
+{
+    static char names[256];
+    if (!names[0])
+        for (size_t i = 0; i < NAGENTS; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                     i ? "," : "", AGENTS[i]->type);
+    return names;
+}
+
+/* The chosen agents, in table order: want[i] for AGENTS[i]. */
+static int choose(const char *list, bool *want, char *err, size_t errlen)
+{
+    bool all = !strcmp(list, "all");
+    for (size_t i = 0; i < NAGENTS; i++) want[i] = all;
+    if (all || !strcmp(list, "none")) return 0;
+    char *copy = xstrdup(list), *save = NULL;
+    int rc = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+        size_t i = 0;
+        while (i < NAGENTS && strcmp(AGENTS[i]->type, t)) i++;
+        if (i == NAGENTS) {
+            snprintf(err, errlen, "no built-in agent '%s' (there are: %s)", t,
+                     builtin_names());
+            rc = FS_EINVAL;
+        } else {
+            want[i] = true;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+int builtin_check(const char *list, char *err, size_t errlen)
+{
+    bool want[NAGENTS];
+    return choose(list, want, err, errlen);
+}
+
+int builtin_start(builtin_set **out, agent_host *host, const char *list,
+                  int concurrency, char *err, size_t errlen)
+{
+    bool want[NAGENTS];
+    *out = NULL;
+    int rc = choose(list, want, err, errlen);
+    if (rc) return rc;
+    builtin_set *set = xcalloc(1, sizeof *set);
+    agent_config cfg = { .concurrency = concurrency };
+    for (size_t i = 0; i < NAGENTS && !rc; i++) {
+        if (!want[i]) continue;
+        rc = agent_start(&set->rt[set->n], host, AGENTS[i], &cfg);
+        if (rc) snprintf(err, errlen, "cannot start the %s agent: %s", AGENTS[i]->type,
+                         fs_strerror(rc));
+        else set->n++;
+    }
+    if (rc || set->n == 0) {
+        builtin_stop(set);
+        return rc;
+    }
+    *out = set;
+    return 0;
+}
+
+void builtin_stop(builtin_set *set)
+{
+    if (!set) return;
+    for (size_t i = 0; i < set->n; i++) agent_stop(set->rt[i]);
+    free(set);
+}

@@ -1,0 +1,34 @@
+/*
+ * builtin.h - the agent types that ship inside Flowstate, and starting a
+ * set of them on a host: `flowstate serve --agents` runs them as threads
+ * of the server, `flowstate worker` in a process of their own.
+ */
+#ifndef AGENTS_BUILTIN_H
+#define AGENTS_BUILTIN_H
+#include <stddef.h>
+
+#include "agents/runtime.h"
+
+typedef struct builtin_set builtin_set;
+
+/* The built-in agent type called type, or NULL. */
+const agent_def *builtin_find(const char *type);
+/* Their names, comma-separated (for help texts and messages). */
+const char *builtin_names(void);
+
+/* Checks a list as builtin_start reads it.  Errors: FS_EINVAL (an unknown
+ * name, said in err). */
+int builtin_check(const char *list, char *err, size_t errlen);
+
+/*
+ * Starts the agents named in list ("all", "none", or names separated by
+ * commas) on host (borrowed), each with concurrency worker threads.
+ * Errors: FS_EINVAL (an unknown name, said in err), an agent's start
+ * error (the ones started are stopped again).  OUT: *out (NULL for
+ * "none"), stopped with builtin_stop.
+ */
+int builtin_start(builtin_set **out, agent_host *host, const char *list,
+                  int concurrency, char *err, size_t errlen);
+void builtin_stop(builtin_set *set);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * test_serve_agents.c - the built-in agents inside `flowstate serve`
+ * (--agents): they register at start and take their jobs through the same
+ * queue as everyone; an unknown name is a usage error.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "integration/it.h"
+
+TestSuite(integration_serve_agents, .timeout = 60);
+
+Test(integration_serve_agents, the_coordinator_runs_inside_the_server)
+{
+    th_server s;
+    th_server_start(&s, "--agents all");
+    json_t *agents = it_call(&s, "GET", "/v1/agents", NULL, s.key, 200);
+    bool found = false;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(agents, "agents"), i, a)
+        found |= !strcmp(json_string_value(json_object_get(a, "type")), "coordinator");
+    cr_assert(found, "the coordinator registered itself");
+    json_decref(agents);
+    json_t *job = it_call(&s, "POST", "/v1/jobs",
+                          "{\"type\":\"plan\",\"target_agent\":\"coordinator\","
+                          "\"max_attempts\":1,\"payload\":{\"goal\":"
+                          "\"check the health and metrics of the system\"}}",
+                          s.key, 201);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld",
+             (long long)json_integer_value(json_object_get(job, "id")));
+    json_decref(job);
+    const char *state = "";
+    json_t *got = NULL;
+    for (int k = 0; k < 200 && strcmp(state, "completed") && strcmp(state, "failed"); k++) {
+        json_decref(got);
+        it_sleep_ms(20);
+        got = it_call(&s, "GET", path, NULL, s.key, 200);
+        state = json_string_value(json_object_get(got, "state"));
+    }
+    cr_assert_str_eq(state, "completed", "%s",
+                     json_string_value(json_object_get(got, "last_error")));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "result"),
+                                                       "workflow")),
+                     "system_monitoring");
+    json_decref(got);
+    th_server_cleanup(&s);
+}
+
+Test(integration_serve_agents, an_unknown_agent_is_a_usage_error)
+{
+    char dir[] = "/tmp/fs-agents-XXXXXX", cmd[1024];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd,
+             "timeout 20 '%s' serve --db %s/t.db --port 0 --agents coordinator,wizard "
+             ">%s/out 2>&1; rc=$?; grep -q \"no built-in agent 'wizard'\" %s/out || rc=99; "
+             "rm -rf %s; exit $rc",
+             getenv("FLOWSTATE_BIN"), dir, dir, dir, dir);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st));
+    cr_assert_eq(WEXITSTATUS(st), 2, "usage error naming the agent");
+}
