@@ -1,7 +1,7 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
- * command from a static table (serve, job, agent, queue, memory, search,
- * import, workflow, bench).
+ * command from a static table (serve, worker, job, agent, queue, memory,
+ * search, import, workflow, bench).
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +18,7 @@ typedef struct command {
 
 static const command commands[] = {
     { "serve", serve_main, "run the HTTP/JSON API server" },
+    { "worker", worker_main, "run built-in agents for a server, over HTTP" },
     { "job", cli_job_main, "enqueue, list, show, cancel and retry jobs" },
     { "agent", cli_agent_main, "list and show registered agents" },
     { "queue", cli_queue_main, "queue statistics" },

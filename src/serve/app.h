@@ -43,5 +43,7 @@ typedef struct fs_app {
 
 /* `flowstate serve ...`: returns the process exit code. */
 int serve_main(int argc, char **argv);
+/* `flowstate worker`: built-in agents over HTTP (worker.c). */
+int worker_main(int argc, char **argv);
 
 #endif

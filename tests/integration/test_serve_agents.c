@@ -4,6 +4,7 @@
  * queue as everyone; an unknown name is a usage error.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,4 +65,43 @@ Test(integration_serve_agents, an_unknown_agent_is_a_usage_error)
     int st = system(cmd);
     cr_assert(WIFEXITED(st));
     cr_assert_eq(WEXITSTATUS(st), 2, "usage error naming the agent");
+}
+
+Test(integration_serve_agents, a_worker_process_runs_the_agents_over_http)
+{
+    th_server s;
+    th_server_start(&s, NULL); /* no agents inside the server */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execl(getenv("FLOWSTATE_BIN"), "flowstate", "worker", "--url", s.url,
+              "--key-file", s.key_file, "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    json_t *job = it_call(&s, "POST", "/v1/jobs",
+                          "{\"type\":\"aggregate\",\"target_agent\":\"coordinator\","
+                          "\"max_attempts\":1,\"payload\":{\"job_ids\":[]}}",
+                          s.key, 201);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld",
+             (long long)json_integer_value(json_object_get(job, "id")));
+    json_decref(job);
+    const char *state = "";
+    json_t *got = NULL;
+    for (int k = 0; k < 300 && strcmp(state, "completed") && strcmp(state, "failed"); k++) {
+        json_decref(got);
+        it_sleep_ms(20);
+        got = it_call(&s, "GET", path, NULL, s.key, 200);
+        state = json_string_value(json_object_get(got, "state"));
+    }
+    cr_assert_str_eq(state, "completed", "the worker's coordinator did the job");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "result"),
+                                                       "summary")),
+                     "0 of 0 parts completed, 0 failed, 0 not done");
+    json_decref(got);
+    kill(pid, SIGTERM);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM stops it cleanly");
+    th_server_cleanup(&s);
 }
