@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/llm.h"
 #include "core/clock.h"
 #include "core/cond.h"
 #include "core/fs.h"
@@ -180,6 +181,19 @@ int agent_run_start(agent_ctx *c, const char *workflow, const json_t *inputs,
                     int64_t *run_id)
 {
     return c->rt->host->ops->run_start(c->rt->host, workflow, inputs, run_id);
+}
+
+int agent_llm(agent_ctx *c, const char *system, const char *prompt,
+              char **answer)
+{
+    char err[512];
+    *answer = NULL;
+    if (!c->rt->cfg.llm)
+        return agent_error(c, "no LLM is configured (set FLOWSTATE_LLM_URL)");
+    int rc = llm_chat(c->rt->cfg.llm, system, prompt, answer, err, sizeof err);
+    if (rc == FS_ETOOBIG) agent_error_final(c, "%s", err);
+    else if (rc) agent_error(c, "%s", err);
+    return rc;
 }
 
 /* --- workers ---------------------------------------------------------------- */

@@ -59,6 +59,8 @@ typedef struct agent_config {
     int64_t lease_ms;          /* 0: each job's own timeout */
     int64_t agent_heartbeat_ms;/* 5000 */
     int64_t grace_ms;          /* agent_stop waits this long (10000) */
+    struct llm *llm;           /* agents/llm.h, borrowed (must outlive the
+                                  runtime); NULL: none, agent_llm fails */
 } agent_config;
 
 /* --- the host (where the runtime gets jobs and keeps things) ------------ */
@@ -164,5 +166,10 @@ int agent_state_get(agent_ctx *c, json_t **state, int64_t *version);
  * FS_ECONFLICT when another write came first. */
 int agent_state_put(agent_ctx *c, const json_t *state, int64_t expected_version,
                     int64_t *version);
+/* Asks the agent's LLM (llm_chat; system may be NULL).  OUT: *answer (the
+ * caller frees).  Errors: FS_EINVAL when no LLM is configured, else
+ * llm_chat's; either way agent_error() says why (final for FS_ETOOBIG). */
+int agent_llm(agent_ctx *c, const char *system, const char *prompt,
+              char **answer);
 
 #endif

@@ -6,7 +6,8 @@
  * fails its job (retried unless final); a payload that is not JSON; a
  * cancelled job's handler sees agent_cancelled; agent_stop hands back a
  * job whose handler outlives the grace period; the context's memory,
- * state and job creation.
+ * state and job creation; agent_llm without and with an LLM (a loopback
+ * fake).
  */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
@@ -14,10 +15,12 @@
 #include <unistd.h>
 
 #include "agents/host_local.h"
+#include "agents/llm.h"
 #include "agents/runtime.h"
 #include "core/clock.h"
 #include "core/fs.h"
 #include "memory/embed.h"
+#include "support/fakehttp.h"
 #include "support/testdb.h"
 
 static tdb T;
@@ -271,4 +274,60 @@ Test(agent_runtime, bad_definitions_are_refused)
     cr_assert_eq(agent_start(&rt, H, &no_types, NULL), FS_EINVAL, "no job types");
     cr_assert_eq(agent_start(&rt, H, &ECHO, &(agent_config){ .concurrency = 65 }),
                  FS_EINVAL);
+}
+
+/* Answers the job's question "q" through the agent's LLM. */
+static int asker(agent_ctx *c, const json_t *payload, json_t **result)
+{
+    char *answer;
+    int rc = agent_llm(c, "Be brief.",
+                       json_string_value(json_object_get(payload, "q")), &answer);
+    if (rc) return rc;
+    *result = json_pack("{s:s}", "answer", answer);
+    free(answer);
+    return 0;
+}
+
+static const char *const ASK_TYPES[] = { "ask", NULL };
+static const agent_def ASKER = { "tester", ASK_TYPES, NULL, asker, NULL };
+
+/* A chat completion answering "re: " and the user message. */
+static void llm_answer(fakehttp *s, int mode, const char *body, fh_reply *r)
+{
+    (void)s;
+    (void)mode;
+    json_t *req = json_loads(body, 0, NULL);
+    const char *q = json_string_value(json_object_get(
+        json_array_get(json_object_get(req, "messages"), 1), "content"));
+    char text[128];
+    snprintf(text, sizeof text, "re: %s", q ? q : "?");
+    json_t *out = json_pack("{s:[{s:{s:s,s:s}}]}", "choices", "message", "role",
+                            "assistant", "content", text);
+    r->body = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    json_decref(req);
+}
+
+Test(agent_runtime, handlers_ask_the_llm_when_one_is_configured)
+{
+    int64_t id = enqueue("ask", "{\"q\":\"why?\"}", 1);
+    agent_runtime *rt;
+    cr_assert_eq(agent_start(&rt, H, &ASKER, NULL), 0);
+    fs_job j = wait_state(id, JOB_FAILED);
+    cr_assert_str_eq(j.last_error, "no LLM is configured (set FLOWSTATE_LLM_URL)");
+    fs_job_clear(&j);
+    agent_stop(rt);
+
+    static fakehttp S;
+    fh_start(&S, llm_answer, 0, NULL);
+    llm *l;
+    cr_assert_eq(llm_open(&l, &(llm_config){ .url = S.url, .model = "m" }), 0);
+    id = enqueue("ask", "{\"q\":\"why?\"}", 1);
+    cr_assert_eq(agent_start(&rt, H, &ASKER, &(agent_config){ .llm = l }), 0);
+    j = wait_state(id, JOB_COMPLETED);
+    cr_assert_str_eq(j.result, "{\"answer\":\"re: why?\"}");
+    fs_job_clear(&j);
+    agent_stop(rt);
+    llm_close(l);
+    fh_stop(&S);
 }
