@@ -67,14 +67,14 @@ int builtin_check(const char *list, char *err, size_t errlen)
 }
 
 int builtin_start(builtin_set **out, agent_host *host, const char *list,
-                  int concurrency, char *err, size_t errlen)
+                  int concurrency, struct llm *llm, char *err, size_t errlen)
 {
     bool want[NAGENTS];
     *out = NULL;
     int rc = choose(list, want, err, errlen);
     if (rc) return rc;
     builtin_set *set = xcalloc(1, sizeof *set);
-    agent_config cfg = { .concurrency = concurrency };
+    agent_config cfg = { .concurrency = concurrency, .llm = llm };
     for (size_t i = 0; i < NAGENTS && !rc; i++) {
         if (!want[i]) continue;
         rc = agent_start(&set->rt[set->n], host, AGENTS[i], &cfg);

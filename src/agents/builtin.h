@@ -22,13 +22,14 @@ int builtin_check(const char *list, char *err, size_t errlen);
 
 /*
  * Starts the agents named in list ("all", "none", or names separated by
- * commas) on host (borrowed), each with concurrency worker threads.
+ * commas) on host (borrowed), each with concurrency worker threads and the
+ * language model llm (borrowed; NULL = none, see agents/llm.h).
  * Errors: FS_EINVAL (an unknown name, said in err), an agent's start
  * error (the ones started are stopped again).  OUT: *out (NULL for
  * "none"), stopped with builtin_stop.
  */
 int builtin_start(builtin_set **out, agent_host *host, const char *list,
-                  int concurrency, char *err, size_t errlen);
+                  int concurrency, struct llm *llm, char *err, size_t errlen);
 void builtin_stop(builtin_set *set);
 
 #endif

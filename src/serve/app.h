@@ -35,6 +35,7 @@ typedef struct fs_app {
     struct workflow *wf;      /* workflow definitions, runs, the engine */
     struct agent_host *agent_host; /* the built-in agents' way in */
     struct builtin_set *agents;    /* the built-in agents running (--agents) */
+    struct llm *llm;               /* FLOWSTATE_LLM_*, or NULL */
     char *index_path;         /* the vector index file */
     size_t body_limit;        /* bytes; default 1 MiB */
     int64_t started_at;       /* ms */

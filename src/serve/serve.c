@@ -41,6 +41,7 @@
 #include "workflow/workflow.h"
 #include "agents/builtin.h"
 #include "agents/host_local.h"
+#include "agents/llm.h"
 #include "http/api.h"
 #include "http/auth.h"
 #include "http/server.h"
@@ -91,7 +92,9 @@ static void usage(FILE *out)
         "  --agent-concurrency N   worker threads per built-in agent (2)\n"
         "  --help               this text\n"
         "\n"
-        "environment: FLOWSTATE_API_KEY fixes the admin key.\n");
+        "environment: FLOWSTATE_API_KEY fixes the admin key;\n"
+        "FLOWSTATE_LLM_URL, FLOWSTATE_LLM_MODEL, FLOWSTATE_LLM_KEY give the\n"
+        "agents a language model (any OpenAI-compatible API; off by default).\n");
 }
 
 /* Strict decimal in [lo, hi]. */
@@ -363,8 +366,9 @@ static int services_open(fs_app *app, const serve_opts *o,
     int added = workflow_install_templates(app->wf);
     if (added > 0) log_info("workflow: %d template(s) registered", added);
     app->agent_host = host_local_open(app->q, app->reg, app->mem, app->wf);
-    if ((rc = builtin_start(&app->agents, app->agent_host, o->agents,
-                            o->agent_concurrency, msg, sizeof msg))) {
+    if ((rc = llm_from_env(&app->llm, msg, sizeof msg)) ||
+        (rc = builtin_start(&app->agents, app->agent_host, o->agents,
+                            o->agent_concurrency, app->llm, msg, sizeof msg))) {
         fprintf(stderr, "flowstate serve: %s\n", msg);
         goto close_agents;
     }
@@ -379,6 +383,7 @@ static int services_open(fs_app *app, const serve_opts *o,
     return 0;
 close_agents:
     builtin_stop(app->agents);
+    llm_close(app->llm);
     agent_host_close(app->agent_host);
     workflow_close(app->wf);
 close_registry:
@@ -398,6 +403,7 @@ close_store:
 static void services_close(fs_app *app)
 {
     builtin_stop(app->agents); /* handlers finish or hand their jobs back */
+    llm_close(app->llm);
     agent_host_close(app->agent_host);
     workflow_close(app->wf); /* before the queue: it listens to it */
     queue_close(app->q);

@@ -17,6 +17,7 @@
 
 #include "agents/builtin.h"
 #include "agents/host_http.h"
+#include "agents/llm.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "serve/app.h"
@@ -44,7 +45,10 @@ static void usage(FILE *out)
         "  --agents LIST        all, or names separated by commas (all): %s\n"
         "  --concurrency N      worker threads per agent (2)\n"
         "  --log-level debug|info|warn|error   (info)\n"
-        "  --help               this text\n",
+        "  --help               this text\n"
+        "\n"
+        "environment: FLOWSTATE_LLM_URL, FLOWSTATE_LLM_MODEL, FLOWSTATE_LLM_KEY\n"
+        "give the agents a language model (off by default).\n",
         "http://127.0.0.1:8080", builtin_names());
 }
 
@@ -124,10 +128,13 @@ int worker_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     log_setup(o.level, false);
     agent_host *host = host_http_open(o.url, o.key, o.key_file);
-    builtin_set *agents;
+    builtin_set *agents = NULL;
+    llm *model = NULL;
     char why[256] = "";
-    if (builtin_start(&agents, host, o.agents, o.concurrency, why, sizeof why)) {
+    if (llm_from_env(&model, why, sizeof why) ||
+        builtin_start(&agents, host, o.agents, o.concurrency, model, why, sizeof why)) {
         fprintf(stderr, "flowstate worker: %s\n", why);
+        llm_close(model);
         agent_host_close(host);
         return 1;
     }
@@ -136,6 +143,7 @@ int worker_main(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("signal %d: stopping the agents", sig);
     builtin_stop(agents);
+    llm_close(model);
     agent_host_close(host);
     return 0;
 }
