@@ -1,0 +1,51 @@
+/*
+ * store_sqlite.h - what the files of the SQLite backend share (internal to
+ * src/store): the group commit and the reader pool of store_sqlite.c, its
+ * job enqueue step (the workflow commit enqueues jobs too), and the
+ * workflow operations of store_sqlite_wf.c that its ops table names.
+ */
+#ifndef STORE_SQLITE_H
+#define STORE_SQLITE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/sqlite_conn.h"
+#include "store/store.h"
+
+/* Runs fn in the next group-commit batch (a savepoint of its own) and
+ * returns its rc once the batch has committed or failed. */
+int sqs_write(store *st, int (*fn)(sqlc *, void *), void *arg);
+/* Runs fn on a pooled read connection. */
+int sqs_read(store *st, int (*fn)(sqlc *, void *), void *arg);
+
+typedef struct enqueue_arg {
+    const fs_job *jobs;
+    size_t n;
+    int64_t now;
+    int64_t *ids;      /* OUT: new ids */
+    fs_job *existing;  /* OUT: the stored job when a unique key matched */
+    bool *found;
+    int64_t run_id;    /* the jobs' run; 0 = each job's own run_id */
+} enqueue_arg;
+
+/* Inserts jobs[i] of a (or finds the job its unique key names). */
+int sqs_enqueue_one(sqlc *c, enqueue_arg *a, size_t i);
+/* Fills the caller's job i from what sqs_enqueue_one learnt. */
+void sqs_enqueue_result(enqueue_arg *a, fs_job *j, size_t i, bool *existed);
+
+/* store_sqlite_wf.c: the workflow ops of store.h. */
+int sqs_workflow_put(store *st, fs_workflow *w, int64_t now);
+int sqs_workflow_get(store *st, const char *name, int version, fs_workflow *out);
+int sqs_workflow_list(store *st, fs_workflow **out, size_t *n);
+int sqs_run_commit(store *st, store_run_change *c, size_t n,
+                   const int64_t *signals_done, size_t nsignals, int64_t now);
+int sqs_run_get(store *st, int64_t id, fs_run *out, fs_run_task **tasks,
+                size_t *ntasks);
+int sqs_run_list(store *st, const store_run_filter *f, fs_run **out, size_t *n);
+int sqs_run_events(store *st, int64_t run_id, int64_t after_seq, int limit,
+                   fs_run_event **out, size_t *n);
+int sqs_job_signals(store *st, int64_t after_id, int limit,
+                    store_job_signal **out, size_t *n);
+
+#endif
