@@ -7,7 +7,7 @@ set -euo pipefail
 need=(pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
       libcurl4-openssl-dev libstemmer-dev)
 case "${1:-build}" in
-  test)  need+=(libcriterion-dev curl procps) ;;
+  test)  need+=(libcriterion-dev curl procps python3) ;;
   # g++ and FAISS (with OpenBLAS) for bench/faiss_bench.cpp, the anchor of
   # `flowstate bench vectors`.
   bench) need+=(libcriterion-dev curl procps wrk nginx-light sqlite3
