@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "agents/builtin/coordinator.h"
+#include "agents/builtin/learning.h"
 #include "core/fs.h"
 #include "core/xmem.h"
 
-static const agent_def *const AGENTS[] = { &coordinator_agent };
+static const agent_def *const AGENTS[] = { &coordinator_agent, &learning_agent };
 #define NAGENTS (sizeof AGENTS / sizeof *AGENTS)
 
 struct builtin_set {
