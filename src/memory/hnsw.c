@@ -1047,9 +1047,10 @@ static inline void bump(_Atomic uint64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-int hnsw_search(hnsw *h, const float *query, size_t dims, size_t k, int ef,
-                hnsw_keep_fn keep, void *ctx, int64_t *out_ids,
-                float *out_dists, size_t *n)
+/* hnsw_search, or (exact) hnsw_search_exact. */
+static int search(hnsw *h, const float *query, size_t dims, size_t k, int ef,
+                  hnsw_keep_fn keep, void *ctx, int64_t *out_ids,
+                  float *out_dists, size_t *n, bool exact)
 {
     *n = 0;
     if (k == 0 || !out_ids || !query || dims != h->dims ||
@@ -1077,7 +1078,7 @@ int hnsw_search(hnsw *h, const float *query, size_t dims, size_t k, int ef,
     if (efq > h->n) efq = h->n;
     admit a = { keep, ctx, h->n_deleted > 0 };
     const admit *ap = keep || h->n_deleted ? &a : NULL;
-    bool scan = k >= live || (ap && too_selective(h, ap, efq));
+    bool scan = exact || k >= live || (ap && too_selective(h, ap, efq));
     if (scan) {
         bump(&h->st_scan_sel);
     } else {
@@ -1094,6 +1095,19 @@ int hnsw_search(hnsw *h, const float *query, size_t dims, size_t k, int ef,
     *n = m;
     scratch_put(h, sc);
     return 0;
+}
+
+int hnsw_search(hnsw *h, const float *query, size_t dims, size_t k, int ef,
+                hnsw_keep_fn keep, void *ctx, int64_t *out_ids,
+                float *out_dists, size_t *n)
+{
+    return search(h, query, dims, k, ef, keep, ctx, out_ids, out_dists, n, false);
+}
+
+int hnsw_search_exact(hnsw *h, const float *query, size_t dims, size_t k,
+                      int64_t *out_ids, float *out_dists, size_t *n)
+{
+    return search(h, query, dims, k, 0, NULL, NULL, out_ids, out_dists, n, true);
 }
 
 /* ---- accessors -------------------------------------------------------- */

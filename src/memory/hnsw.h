@@ -116,6 +116,11 @@ int hnsw_search(hnsw *h, const float *query, size_t dims, size_t k, int ef,
                 hnsw_keep_fn keep, void *ctx, int64_t *out_ids,
                 float *out_dists, size_t *n);
 
+/* hnsw_search by the exact scan alone (no filter): the true k nearest,
+ * for measuring the graph's recall.  Same errors and OUT as hnsw_search. */
+int hnsw_search_exact(hnsw *h, const float *query, size_t dims, size_t k,
+                      int64_t *out_ids, float *out_dists, size_t *n);
+
 /* Copies the stored vector of id (normalised under cosine) into out (dims
  * floats).  Errors: FS_EINVAL for dims differing, FS_ENOTFOUND. */
 int hnsw_get(hnsw *h, int64_t id, float *out, size_t dims);

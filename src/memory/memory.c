@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/rand.h"
 #include "core/xmem.h"
 #include "memory/cluster.h"
 #include "memory/hnsw.h"
@@ -26,6 +28,7 @@
 
 #define REBUILD_PAGE 1000
 #define MAX_FILTER_IDS 1000000
+#define RECALL_K 10
 
 struct memory {
     store *st;
@@ -34,6 +37,7 @@ struct memory {
     memory_config cfg;
     pthread_rwlock_t lock; /* guards idx */
     hnsw *idx;
+    _Atomic int ef;        /* beam width of a query that gives none */
     bool loaded;           /* the index came from the file */
     bool ready;            /* open finished: the index matches the store */
     const fs_clock *clk;
@@ -116,6 +120,7 @@ int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
         m->cfg.chunk_overlap = m->cfg.chunk_size / 4;
     if (m->cfg.build_threads < 1) m->cfg.build_threads = 2;
     m->clk = m->cfg.clk ? m->cfg.clk : &fs_clock_real;
+    atomic_init(&m->ef, m->cfg.hnsw.ef_search > 0 ? m->cfg.hnsw.ef_search : 64);
     pthread_rwlock_init(&m->lock, NULL);
     int rc = load_index(m);
     if (rc) {
@@ -150,6 +155,63 @@ size_t memory_indexed(memory *m)
     size_t n = hnsw_count(m->idx);
     pthread_rwlock_unlock(&m->lock);
     return n;
+}
+
+int memory_ef(memory *m) { return atomic_load(&m->ef); }
+
+int memory_set_ef(memory *m, int ef)
+{
+    if (ef < 1 || ef > MEMORY_MAX_EF) return FS_EINVAL;
+    atomic_store(&m->ef, ef);
+    return 0;
+}
+
+/* Recall@RECALL_K of the graph at beam ef for the query vector of id:
+ * adds the hits shared with the exact scan to *hits, the exact ones to
+ * *want.  Takes the read lock; an id removed meanwhile adds nothing. */
+static void recall_one(memory *m, int64_t id, int ef, float *q, size_t *hits,
+                       size_t *want)
+{
+    int64_t got[RECALL_K], truth[RECALL_K];
+    size_t ng = 0, nt = 0, d = m->sp.dims;
+    pthread_rwlock_rdlock(&m->lock);
+    if (!hnsw_get(m->idx, id, q, d) &&
+        !hnsw_search(m->idx, q, d, RECALL_K, ef, NULL, NULL, got, NULL, &ng))
+        hnsw_search_exact(m->idx, q, d, RECALL_K, truth, NULL, &nt);
+    pthread_rwlock_unlock(&m->lock);
+    for (size_t i = 0; i < nt; i++)
+        for (size_t j = 0; j < ng; j++)
+            if (truth[i] == got[j]) {
+                ++*hits;
+                break;
+            }
+    *want += nt;
+}
+
+int memory_recall_check(memory *m, size_t samples, int ef, double *recall)
+{
+    *recall = 1.0;
+    if (ef < 1 || ef > MEMORY_MAX_EF || samples > MEMORY_MAX_BATCH) return FS_EINVAL;
+    size_t d = m->sp.dims, n = 0, hits = 0, want = 0;
+    float *q = xcalloc(d, sizeof *q);
+    q[0] = 1; /* any query: the exact scan of every vector lists their ids */
+    pthread_rwlock_rdlock(&m->lock);
+    size_t live = hnsw_count(m->idx);
+    int64_t *ids = xmalloc((live ? live : 1) * sizeof *ids);
+    int rc = live > RECALL_K ? hnsw_search_exact(m->idx, q, d, live, ids, NULL, &n) : 0;
+    pthread_rwlock_unlock(&m->lock);
+    for (size_t i = 0; !rc && i < samples && i < n; i++) {
+        size_t j = i + (size_t)(fs_rand01() * (double)(n - i));
+        if (j >= n) j = n - 1;
+        int64_t t = ids[i];
+        ids[i] = ids[j];
+        ids[j] = t;
+        recall_one(m, ids[i], ef, q, &hits, &want);
+    }
+    if (want) *recall = (double)hits / (double)want;
+    free(ids);
+    free(q);
+    return rc;
 }
 
 /* --- add -------------------------------------------------------------- */
@@ -543,7 +605,7 @@ int memory_search(memory *m, const memory_query *q, memory_hit **out,
     float *dists = xmalloc(k * sizeof *dists);
     pthread_rwlock_rdlock(&m->lock);
     if (m->sp.metric != VEC_COSINE || vec_dot(v, v, m->sp.dims) > 0)
-        rc = hnsw_search(m->idx, v, m->sp.dims, k, q->ef,
+        rc = hnsw_search(m->idx, v, m->sp.dims, k, q->ef > 0 ? q->ef : memory_ef(m),
                          filter_empty(q->filter) ? NULL : in_set, &set, ids,
                          dists, &nh);
     pthread_rwlock_unlock(&m->lock);

@@ -195,6 +195,26 @@ typedef struct memory_merge {
 int memory_consolidate(memory *m, const store_doc_filter *f, double threshold,
                        bool dry_run, memory_merge **out, size_t *n);
 
+#define MEMORY_MAX_EF 10000
+
+/* The beam width (HNSW ef_search) of a query that gives none: at open the
+ * config's hnsw.ef_search (64 when 0).  memory_set_ef changes it for
+ * every later search, safely while searches run.  Errors: FS_EINVAL for
+ * ef outside 1..MEMORY_MAX_EF. */
+int memory_ef(memory *m);
+int memory_set_ef(memory *m, int ef);
+
+/*
+ * Index health: takes up to `samples` (0..MEMORY_MAX_BATCH) indexed vectors
+ * at random as queries and compares the graph's top 10 at beam ef with the
+ * exact top 10 of hnsw_search_exact.  OUT: *recall, the mean recall@10
+ * (1.0 when the index holds 10 vectors or fewer, or samples is 0).  Costs
+ * one exact scan per sample plus one to list the ids (under the read lock,
+ * taken per sample).  Errors: FS_EINVAL (ef outside 1..MEMORY_MAX_EF,
+ * samples too large).
+ */
+int memory_recall_check(memory *m, size_t samples, int ef, double *recall);
+
 /* Vectors in the index. */
 size_t memory_indexed(memory *m);
 /* Whether the index was loaded from its file at open (not rebuilt). */
