@@ -379,6 +379,8 @@ typedef struct person {
     char *key;    /* dp_text_name_key; NULL: none */
     uint32_t *cp; /* key decoded, at most DP_NAME_MAX code points */
     size_t ncp;
+    size_t first_len, last_at; /* the first word cp[0..first_len), the
+                                  last cp[last_at..ncp) */
 } person;
 
 typedef struct bent {
@@ -434,17 +436,30 @@ static bool context_agrees(const dedupe *d, size_t i, size_t j, char *why,
     return agree > 0 || d->nctx == 0;
 }
 
+/* The Jaro-Winkler of two names when their first words and their last
+ * words are each at least DP_WORD_THRESHOLD alike, else 0. */
+static double name_similarity(const person *a, const person *b)
+{
+    const uint32_t *al = a->cp + a->last_at, *bl = b->cp + b->last_at;
+    if (dp_jaro_winkler_cp(a->cp, a->first_len, b->cp, b->first_len) <
+            DP_WORD_THRESHOLD ||
+        dp_jaro_winkler_cp(al, a->ncp - a->last_at, bl, b->ncp - b->last_at) <
+            DP_WORD_THRESHOLD)
+        return 0;
+    return dp_jaro_winkler_cp(a->cp, a->ncp, b->cp, b->ncp);
+}
+
 static void compare_pair(dedupe *d, const names *nm, size_t i, size_t j)
 {
     char why[256];
     if (joined(d, i, j)) return;
     if (context_agrees(d, i, j, why, sizeof why)) {
         const person *a = &nm->v[i], *b = &nm->v[j];
-        double s = dp_jaro_winkler_cp(a->cp, a->ncp, b->cp, b->ncp);
         if (!strcmp(a->key, b->key)) {
             join(d, i, j, xasprintf("same name%s", why));
             return;
         }
+        double s = name_similarity(a, b);
         if (s >= d->o.name_threshold) {
             join(d, i, j, xasprintf("similar name (%.2f)%s", s, why));
             return;
@@ -530,6 +545,10 @@ static void load_names(dedupe *d, const key *k, names *nm)
         if (!v->ncp) continue;
         v->cp = xmalloc(v->ncp * sizeof *cp);
         memcpy(v->cp, cp, v->ncp * sizeof *cp);
+        while (v->first_len < v->ncp && cp[v->first_len] != ' ')
+            v->first_len++;
+        for (size_t c = 0; c < v->ncp; c++)
+            if (cp[c] == ' ') v->last_at = c + 1;
         block_keys(v->key, bk);
         for (int b = 0; b < 3; b++) {
             memcpy(nm->blocks[nm->nblocks].k, bk[b], BLOCK_KEY);

@@ -20,8 +20,12 @@
  *   exact    equal values, trimmed, collapsed, lower-cased; per key.
  *            Reason "same <field>".
  *   name     Jaro-Winkler of the dp_text_name_key()s at least
- *            name_threshold.  Reason "similar name (0.95)", or "same
- *            name" for equal keys.
+ *            name_threshold, and of their first words and their last
+ *            words each at least DP_WORD_THRESHOLD, so a long shared
+ *            first name does not carry another surname ("sherry chen" /
+ *            "sherry crane" is 0.93 whole, 0.63 on the last word).
+ *            Reason "similar name (0.95)", or "same name" for equal
+ *            keys.
  *   context  does not match alone: when there are context keys, a name
  *            match also needs every context key both records have to be
  *            equal (as for exact), and at least one of them: "similar
@@ -81,6 +85,7 @@
 #include <stddef.h>
 
 #define DP_NAME_THRESHOLD 0.92
+#define DP_WORD_THRESHOLD 0.85
 #define DP_VECTOR_THRESHOLD 0.95
 #define DP_SIM_THRESHOLD 0.9
 #define DP_BLOCK_ALL 256
