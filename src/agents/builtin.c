@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/builtin/code_analyzer.h"
 #include "agents/builtin/coordinator.h"
 #include "agents/builtin/learning.h"
 #include "core/fs.h"
 #include "core/xmem.h"
 
-static const agent_def *const AGENTS[] = { &coordinator_agent, &learning_agent };
+static const agent_def *const AGENTS[] = { &coordinator_agent, &learning_agent,
+                                             &code_analyzer_agent };
 #define NAGENTS (sizeof AGENTS / sizeof *AGENTS)
 
 struct builtin_set {
@@ -58,6 +60,17 @@ static int choose(const char *list, bool *want, char *err, size_t errlen)
         }
     }
     free(copy);
+    return rc;
+}
+
+int builtin_names_of(const char *list, const char **names, size_t cap, size_t *n,
+                     char *err, size_t errlen)
+{
+    bool want[NAGENTS];
+    int rc = choose(list, want, err, errlen);
+    *n = 0;
+    for (size_t i = 0; !rc && i < NAGENTS; i++)
+        if (want[i] && *n < cap) names[(*n)++] = AGENTS[i]->type;
     return rc;
 }
 

@@ -16,6 +16,12 @@ const agent_def *builtin_find(const char *type);
 /* Their names, comma-separated (for help texts and messages). */
 const char *builtin_names(void);
 
+/* The agent types list names ("all" or names separated by commas), in
+ * table order: OUT names[0..*n) (static strings).  Errors: FS_EINVAL (an
+ * unknown name, said in err). */
+int builtin_names_of(const char *list, const char **names, size_t cap, size_t *n,
+                     char *err, size_t errlen);
+
 /* Checks a list as builtin_start reads it.  Errors: FS_EINVAL (an unknown
  * name, said in err). */
 int builtin_check(const char *list, char *err, size_t errlen);

@@ -4,7 +4,8 @@
  * as requests to a Flowstate server.
  *
  * Registration uses the admin key; every later call uses the agent's own
- * token, so the server holds the agent to its own jobs and state.  Each
+ * token, so the server holds the agent to its own jobs and state.  A host
+ * therefore serves one agent: a second registration is FS_ESTATE.  Each
  * call opens its own connection (worker threads and the keeper call at
  * once, and a client handle is single-threaded).  HTTP answers map back
  * to FS_E* codes: 404 -> FS_ENOTFOUND, 409 lease_lost -> FS_ELEASE, 409
@@ -78,6 +79,7 @@ static int call(http_host *h, bool admin, const char *method, const char *path,
 static int reg_agent(agent_host *h, const char *name, const char *type,
                      const char *const *job_types, char **agent_id)
 {
+    if (H(h)->token) return FS_ESTATE; /* one agent per host: one token */
     json_t *types = json_array(), *got = NULL;
     for (size_t i = 0; job_types[i]; i++)
         json_array_append_new(types, json_string(job_types[i]));

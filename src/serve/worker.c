@@ -22,6 +22,8 @@
 #include "core/log.h"
 #include "serve/app.h"
 
+#define MAX_AGENTS 16
+
 typedef struct worker_opts {
     const char *url, *key, *key_file, *agents;
     int concurrency;
@@ -127,23 +129,34 @@ int worker_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     log_setup(o.level, false);
-    agent_host *host = host_http_open(o.url, o.key, o.key_file);
-    builtin_set *agents = NULL;
+    /* each agent its own host: a host holds one agent's token */
+    const char *names[MAX_AGENTS];
+    agent_host *hosts[MAX_AGENTS] = { 0 };
+    builtin_set *sets[MAX_AGENTS] = { 0 };
+    size_t n = 0, started = 0;
     llm *model = NULL;
     char why[256] = "";
-    if (llm_from_env(&model, why, sizeof why) ||
-        builtin_start(&agents, host, o.agents, o.concurrency, model, why, sizeof why)) {
-        fprintf(stderr, "flowstate worker: %s\n", why);
-        llm_close(model);
-        agent_host_close(host);
-        return 1;
+    int rc = builtin_names_of(o.agents, names, MAX_AGENTS, &n, why, sizeof why);
+    if (!rc) rc = llm_from_env(&model, why, sizeof why);
+    for (; !rc && started < n; started++) {
+        hosts[started] = host_http_open(o.url, o.key, o.key_file);
+        rc = builtin_start(&sets[started], hosts[started], names[started],
+                           o.concurrency, model, why, sizeof why);
     }
-    fprintf(stderr, "flowstate worker: running %s; Ctrl-C stops\n", o.agents);
-    int sig = 0;
-    sigwait(&set, &sig);
-    log_info("signal %d: stopping the agents", sig);
-    builtin_stop(agents);
+    if (rc) {
+        fprintf(stderr, "flowstate worker: %s\n", why);
+        code = 1;
+    } else {
+        fprintf(stderr, "flowstate worker: running %s; Ctrl-C stops\n", o.agents);
+        int sig = 0;
+        sigwait(&set, &sig);
+        log_info("signal %d: stopping the agents", sig);
+        code = 0;
+    }
+    for (size_t i = 0; i < started; i++) {
+        builtin_stop(sets[i]);
+        agent_host_close(hosts[i]);
+    }
     llm_close(model);
-    agent_host_close(host);
-    return 0;
+    return code;
 }

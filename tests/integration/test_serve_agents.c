@@ -99,6 +99,24 @@ Test(integration_serve_agents, a_worker_process_runs_the_agents_over_http)
                                                        "summary")),
                      "0 of 0 parts completed, 0 failed, 0 not done");
     json_decref(got);
+    job = it_call(&s, "POST", "/v1/jobs",
+                  "{\"type\":\"choose_strategy\",\"target_agent\":\"learning\","
+                  "\"max_attempts\":1,\"payload\":{\"decision\":\"follow_up\"}}",
+                  s.key, 201);
+    snprintf(path, sizeof path, "/v1/jobs/%lld",
+             (long long)json_integer_value(json_object_get(job, "id")));
+    json_decref(job);
+    got = NULL;
+    state = "";
+    for (int k = 0; k < 300 && strcmp(state, "completed") && strcmp(state, "failed"); k++) {
+        json_decref(got);
+        it_sleep_ms(20);
+        got = it_call(&s, "GET", path, NULL, s.key, 200);
+        state = json_string_value(json_object_get(got, "state"));
+    }
+    cr_assert_str_eq(state, "completed", "a second agent of the worker, with its own token: %s",
+                     json_string_value(json_object_get(got, "last_error")));
+    json_decref(got);
     kill(pid, SIGTERM);
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
