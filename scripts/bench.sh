@@ -13,6 +13,7 @@
 #      FAISS's HNSW build.
 #   7. retrieval quality on SciFact, CISI, CACM: BM25, local embedder, hybrid.
 #   8. workflow engine overhead over the bare queue; 1000 concurrent runs.
+#   9. the code analyser's lines/s on this project's own source.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
@@ -106,4 +107,8 @@ done
 
 echo "== 8. workflow engine vs bare queue (chain, fan-out, 1000 concurrent runs)"
 "$build/bench/bench_workflow" --dir "$tmp"
+echo
+
+echo "== 9. code_analyzer: lines/s over Flowstate's own src/"
+"$build/bench/bench_code" --path src
 echo
