@@ -14,6 +14,7 @@
 #   7. retrieval quality on SciFact, CISI, CACM: BM25, local embedder, hybrid.
 #   8. workflow engine overhead over the bare queue; 1000 concurrent runs.
 #   9. the code analyser's lines/s on this project's own source.
+#  10. the data processor's rows/s (validate, normalize, dedupe).
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
@@ -111,4 +112,8 @@ echo
 
 echo "== 9. code_analyzer: lines/s over Flowstate's own src/"
 "$build/bench/bench_code" --path src
+echo
+
+echo "== 10. data_processor: validate + normalize + dedupe on 100,000 rows"
+"$build/bench/bench_data" --data "${FLOWSTATE_DATA_DIR:-../shared/data}"
 echo
