@@ -123,3 +123,60 @@ Test(integration_serve_agents, a_worker_process_runs_the_agents_over_http)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM stops it cleanly");
     th_server_cleanup(&s);
 }
+
+/* Starts a run of template name with inputs; waits for it to end. */
+static json_t *run_template(th_server *s, const char *name, const char *inputs)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/workflows/%s/runs", name);
+    char *body = it_body("{s:o}", "inputs", json_loads(inputs, 0, NULL));
+    json_t *run = it_call(s, "POST", path, body, s->key, 201);
+    free(body);
+    snprintf(path, sizeof path, "/v1/runs/%lld",
+             (long long)json_integer_value(json_object_get(run, "id")));
+    json_decref(run);
+    for (int k = 0; k < 600; k++) {
+        json_t *got = it_call(s, "GET", path, NULL, s->key, 200);
+        if (strcmp(json_string_value(json_object_get(got, "state")), "running")) return got;
+        json_decref(got);
+        it_sleep_ms(50);
+    }
+    cr_assert_fail("%s did not finish", name);
+    return NULL;
+}
+
+Test(integration_serve_agents, the_templates_run_on_the_built_in_agents, .timeout = 120)
+{
+    th_server s;
+    char extra[600];
+    char dir[] = "/tmp/fs-tpl-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char csv[700];
+    snprintf(csv, sizeof csv, "%s/leads.csv", dir);
+    FILE *f = fopen(csv, "w");
+    fputs("name,email,phone,notes\n"
+          "Ada Lovelace,ada@example.com,(555) 010-2030,wants a demo of the dashboard\n"
+          "Bob Stone,BOB@example.com ,555.010.4040,asked about invoice refunds\n"
+          "Cy Young,cy@example.com,,wants a dashboard demo next week\n", f);
+    fclose(f);
+    snprintf(extra, sizeof extra, "--agents all env:FLOWSTATE_DATA_ROOT=%s", dir);
+    th_server_start(&s, extra);
+    json_t *r = run_template(&s, "lead_qualification",
+                             "{\"lead\":{\"name\":\"Ada\",\"email\":\"Ada@Example.com\","
+                             "\"company\":\"Acme\"},\"segment\":\"enterprise\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "state")), "completed", "%s",
+                     json_string_value(json_object_get(r, "error")));
+    json_decref(r);
+    r = run_template(&s, "code_review", "{\"path\":\"src/core\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "state")), "completed", "%s",
+                     json_string_value(json_object_get(r, "error")));
+    json_decref(r);
+    r = run_template(&s, "data_processing",
+                     "{\"source\":\"leads.csv\",\"required\":[\"email\"]}");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "state")), "completed", "%s",
+                     json_string_value(json_object_get(r, "error")));
+    json_decref(r);
+    th_server_cleanup(&s);
+    unlink(csv);
+    rmdir(dir);
+}
