@@ -12,12 +12,14 @@
 #include "agents/builtin/coordinator.h"
 #include "agents/builtin/data_processor.h"
 #include "agents/builtin/learning.h"
+#include "agents/builtin/monitoring.h"
 #include "core/fs.h"
 #include "core/xmem.h"
 
 static const agent_def *const AGENTS[] = { &coordinator_agent, &learning_agent,
                                              &code_analyzer_agent,
-                                             &data_processor_agent };
+                                             &data_processor_agent,
+                                             &monitoring_agent };
 #define NAGENTS (sizeof AGENTS / sizeof *AGENTS)
 
 struct builtin_set {

@@ -302,6 +302,27 @@ static int agents(agent_host *h, json_t **list)
     return rc;
 }
 
+static int report(agent_host *h, json_t **out)
+{
+    return call(H(h), true, "GET", "/v1/system/report", NULL, out);
+}
+
+static int recall_check(agent_host *h, size_t samples, int ef, double *recall)
+{
+    json_t *got = NULL;
+    int rc = call(H(h), true, "POST", "/v1/memory/index/check",
+                  json_pack("{s:I,s:i}", "samples", (json_int_t)samples, "ef", ef), &got);
+    if (!rc) *recall = json_number_value(json_object_get(got, "recall"));
+    json_decref(got);
+    return rc;
+}
+
+static int set_ef(agent_host *h, int ef)
+{
+    return call(H(h), true, "PUT", "/v1/memory/index/ef", json_pack("{s:i}", "ef", ef),
+                NULL);
+}
+
 static void close_host(agent_host *h)
 {
     http_host *x = H(h);
@@ -317,7 +338,7 @@ static void close_host(agent_host *h)
 static const agent_host_ops http_ops = {
     reg_agent, agent_beat, lease, job_beat, complete, fail, job_create,
     mem_add, mem_search, state_get, state_put, job_get, workflows, run_start,
-    agents, close_host,
+    agents, report, recall_check, set_ef, close_host,
 };
 
 agent_host *host_http_open(const char *url, const char *admin_key,

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/sysreport.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/xmem.h"
@@ -200,12 +202,30 @@ static int agents(agent_host *h, json_t **list)
     return 0;
 }
 
+static int report(agent_host *h, json_t **out)
+{
+    return sysreport_build(L(h)->q, L(h)->reg, L(h)->wf, L(h)->mem,
+                           fs_now(&fs_clock_real), out);
+}
+
+static int recall_check(agent_host *h, size_t samples, int ef, double *recall)
+{
+    if (!L(h)->mem) return FS_EINVAL;
+    return memory_recall_check(L(h)->mem, samples, ef, recall);
+}
+
+static int set_ef(agent_host *h, int ef)
+{
+    if (!L(h)->mem) return FS_EINVAL;
+    return memory_set_ef(L(h)->mem, ef);
+}
+
 static void close_host(agent_host *h) { free(h); }
 
 static const agent_host_ops local_ops = {
     reg_agent, agent_beat, lease, job_beat, complete, fail, job_create,
     mem_add, mem_search, state_get, state_put, job_get, workflows, run_start,
-    agents, close_host,
+    agents, report, recall_check, set_ef, close_host,
 };
 
 agent_host *host_local_open(queue *q, registry *reg, memory *mem, workflow *wf)

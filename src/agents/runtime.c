@@ -177,6 +177,21 @@ int agent_agents(agent_ctx *c, json_t **list)
     return c->rt->host->ops->agents(c->rt->host, list);
 }
 
+int agent_report(agent_ctx *c, json_t **out)
+{
+    return c->rt->host->ops->report(c->rt->host, out);
+}
+
+int agent_recall_check(agent_ctx *c, size_t samples, int ef, double *recall)
+{
+    return c->rt->host->ops->recall_check(c->rt->host, samples, ef, recall);
+}
+
+int agent_set_ef(agent_ctx *c, int ef)
+{
+    return c->rt->host->ops->set_ef(c->rt->host, ef);
+}
+
 int agent_run_start(agent_ctx *c, const char *workflow, const json_t *inputs,
                     int64_t *run_id)
 {

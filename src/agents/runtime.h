@@ -95,6 +95,12 @@ typedef struct agent_host_ops {
                      int64_t *run_id);
     /* [{"type","job_types":[...],"status"}] of the registered agents. */
     int (*agents)(agent_host *h, json_t **list);
+    /* The system report (agents/sysreport.h).  OUT: *out. */
+    int (*report)(agent_host *h, json_t **out);
+    /* The vector index's health and beam (memory_recall_check,
+     * memory_set_ef).  OUT: *recall. */
+    int (*recall_check)(agent_host *h, size_t samples, int ef, double *recall);
+    int (*set_ef)(agent_host *h, int ef);
     void (*close)(agent_host *h);
 } agent_host_ops;
 
@@ -159,6 +165,12 @@ int agent_agents(agent_ctx *c, json_t **list);
 /* Starts a run of workflow (inputs may be NULL).  OUT: *run_id. */
 int agent_run_start(agent_ctx *c, const char *workflow, const json_t *inputs,
                     int64_t *run_id);
+/* The system report (agents/sysreport.h).  OUT: *out (a new reference). */
+int agent_report(agent_ctx *c, json_t **out);
+/* Recall@10 of the vector index at beam ef over up to samples queries
+ * (memory_recall_check), and the default beam of searches (memory_set_ef). */
+int agent_recall_check(agent_ctx *c, size_t samples, int ef, double *recall);
+int agent_set_ef(agent_ctx *c, int ef);
 /* This agent's versioned state: OUT *state (a new reference; {} when none
  * yet) and *version (0 when none). */
 int agent_state_get(agent_ctx *c, json_t **state, int64_t *version);

@@ -17,6 +17,7 @@ const http_route api_routes[] = {
     { "GET", "/v1/health", api_health, HTTP_PUBLIC },
     { "GET", "/metrics", api_metrics, 0 },
     { "GET", "/v1/queue/stats", api_queue_stats, 0 },
+    { "GET", "/v1/system/report", api_system_report, 0 },
 
     { "POST", "/v1/agents", api_agent_create, 0 },
     { "GET", "/v1/agents", api_agent_list, 0 },
@@ -44,6 +45,8 @@ const http_route api_routes[] = {
     { "DELETE", "/v1/memory/{id}", api_memory_delete, HTTP_AGENT },
     { "PATCH", "/v1/memory/{id}", api_memory_patch, HTTP_AGENT },
     { "POST", "/v1/memory/consolidate", api_memory_consolidate, 0 },
+    { "POST", "/v1/memory/index/check", api_index_check, 0 },
+    { "PUT", "/v1/memory/index/ef", api_index_ef, 0 },
 
     { "POST", "/v1/workflows", api_workflow_register, 0 },
     { "GET", "/v1/workflows", api_workflow_list, 0 },

@@ -36,6 +36,9 @@ extern const size_t api_nroutes;
 void api_health(http_req *req, http_resp *resp);
 void api_metrics(http_req *req, http_resp *resp);
 void api_queue_stats(http_req *req, http_resp *resp);
+void api_system_report(http_req *req, http_resp *resp);
+void api_index_check(http_req *req, http_resp *resp);
+void api_index_ef(http_req *req, http_resp *resp);
 
 /* api_agents.c */
 void api_agent_create(http_req *req, http_resp *resp);

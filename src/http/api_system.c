@@ -1,5 +1,8 @@
 /*
- * api_system.c - GET /v1/health, GET /metrics, GET /v1/queue/stats.
+ * api_system.c - GET /v1/health, GET /metrics, GET /v1/queue/stats, and
+ * for the monitoring agent over HTTP: GET /v1/system/report (sysreport.h),
+ * POST /v1/memory/index/check {"samples","ef"} -> {"recall","samples","ef"}
+ * (memory_recall_check) and PUT /v1/memory/index/ef {"ef"} -> {"ef"}.
  *
  * Stats come from one queue_stats() call: rows of (type, state, count,
  * oldest run_at), folded here into per-state totals (every state present,
@@ -12,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/sysreport.h"
 #include "core/fs.h"
 #include "core/metrics.h"
 #include "core/xmem.h"
+#include "http/body.h"
 
 void api_health(http_req *req, http_resp *resp)
 {
@@ -71,19 +76,6 @@ static int stats_load(fs_app *app, stats *s)
     return 0;
 }
 
-static json_t *counters_json(const queue_counters *c)
-{
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                     "enqueued", (json_int_t)c->enqueued, "leased",
-                     (json_int_t)c->leased, "completed",
-                     (json_int_t)c->completed, "failed", (json_int_t)c->failed,
-                     "retried", (json_int_t)c->retried, "dead",
-                     (json_int_t)c->dead, "rescued", (json_int_t)c->rescued,
-                     "cancelled", (json_int_t)c->cancelled, "requeued",
-                     (json_int_t)c->requeued, "pruned", (json_int_t)c->pruned,
-                     "waiters", (json_int_t)c->waiters);
-}
-
 void api_queue_stats(http_req *req, http_resp *resp)
 {
     stats s;
@@ -114,7 +106,7 @@ void api_queue_stats(http_req *req, http_resp *resp)
     queue_counters_get(req->app->q, &c);
     http_resp_json(resp, 200,
                    json_pack("{s:o,s:o,s:o}", "states", states, "types", types,
-                             "counters", counters_json(&c)));
+                             "counters", sysreport_counters(&c)));
     stats_free(&s);
 }
 
@@ -199,4 +191,46 @@ void api_metrics(http_req *req, http_resp *resp)
     stats_free(&s);
     http_resp_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8",
                    b.data, b.len);
+}
+
+void api_system_report(http_req *req, http_resp *resp)
+{
+    fs_app *app = req->app;
+    json_t *out;
+    int rc = sysreport_build(app->q, app->reg, app->wf, app->mem, fs_now(&app->clk),
+                             &out);
+    if (rc) http_resp_fail(resp, req, rc, "system report");
+    else http_resp_json(resp, 200, out);
+}
+
+void api_index_check(http_req *req, http_resp *resp)
+{
+    json_t *root = body_parse(req->body, req->body_len, true, resp);
+    if (!root) return;
+    body_in in = { root, "", resp };
+    int64_t samples = 50, ef = memory_ef(req->app->mem);
+    double recall;
+    if (body_int(&in, "samples", 0, 0, MEMORY_MAX_BATCH, &samples) &&
+        body_int(&in, "ef", 0, 1, MEMORY_MAX_EF, &ef)) {
+        int rc = memory_recall_check(req->app->mem, (size_t)samples, (int)ef, &recall);
+        if (rc) http_resp_fail(resp, req, rc, "index check");
+        else http_resp_json(resp, 200, json_pack("{s:f,s:I,s:I}", "recall", recall,
+                                                 "samples", (json_int_t)samples,
+                                                 "ef", (json_int_t)ef));
+    }
+    json_decref(root);
+}
+
+void api_index_ef(http_req *req, http_resp *resp)
+{
+    json_t *root = body_parse(req->body, req->body_len, false, resp);
+    if (!root) return;
+    body_in in = { root, "", resp };
+    int64_t ef;
+    if (body_int(&in, "ef", BODY_REQUIRED, 1, MEMORY_MAX_EF, &ef)) {
+        int rc = memory_set_ef(req->app->mem, (int)ef);
+        if (rc) http_resp_fail(resp, req, rc, "set ef");
+        else http_resp_json(resp, 200, json_pack("{s:i}", "ef", memory_ef(req->app->mem)));
+    }
+    json_decref(root);
 }
