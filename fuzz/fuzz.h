@@ -71,5 +71,6 @@ int fuzz_time_one(const uint8_t *data, size_t size);
 int fuzz_text_one(const uint8_t *data, size_t size);
 int fuzz_csv_one(const uint8_t *data, size_t size);
 int fuzz_wfdef_one(const uint8_t *data, size_t size);
+int fuzz_cron_one(const uint8_t *data, size_t size);
 
 #endif

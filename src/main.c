@@ -1,7 +1,7 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
  * command from a static table (serve, worker, job, agent, queue, memory,
- * search, import, workflow, bench).
+ * search, import, workflow, schedule, bench).
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +26,7 @@ static const command commands[] = {
     { "search", cli_search_main, "search memory (semantic, hybrid, similar, ...)" },
     { "import", cli_import_main, "import JSONL, CSV and text files into memory" },
     { "workflow", cli_workflow_main, "validate, register, run and watch workflows" },
+    { "schedule", cli_schedule_main, "add, list and remove periodic jobs (cron)" },
     { "bench", cli_bench_main, "benchmark the vector indexes (FAISS beside)" },
 };
 

@@ -35,6 +35,8 @@ int cli_import_main(int argc, char **argv);
  * file need no server.  Following a run exits 0 when it completed, 1
  * when it failed or was cancelled. */
 int cli_workflow_main(int argc, char **argv);
+/* Periodic jobs: `flowstate schedule add|list|rm` (cli_schedule.c). */
+int cli_schedule_main(int argc, char **argv);
 /* `flowstate bench vectors` runs in-process, no server (cli_bench.c);
  * exit 0 ok, 1 bad or missing data files, 2 usage. */
 int cli_bench_main(int argc, char **argv);

@@ -74,30 +74,8 @@ static void print_agents(const json_t *agents)
 
 static int agent_list(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = {0};
-    int code;
-    if (!cliopt_parse(ctx, NULL, argc, argv, &common, NULL, &code)) return code;
-    client *c;
-    if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
-    json_t *doc;
-    code = client_call(c, "GET", "/v1/agents", NULL, &doc);
-    if (code != CLI_EXIT_OK) goto close_client;
-    json_t *agents = json_object_get(doc, "agents");
-    if (common.json) {
-        clifmt_json(stdout, doc);
-    } else if (!json_is_array(agents)) {
-        fprintf(stderr, "flowstate: the server's answer has no agents "
-                        "list\n");
-        code = CLI_EXIT_UNREACHABLE;
-    } else if (json_array_size(agents) == 0) {
-        printf("no agents\n");
-    } else {
-        print_agents(agents);
-    }
-    json_decref(doc);
-close_client:
-    client_close(c);
-    return code;
+    return cliopt_show_list(ctx, argc, argv, "/v1/agents", "agents",
+                            "no agents", print_agents);
 }
 
 static void print_agent(const json_t *agent)

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/client.h"
 #include "cli/clifmt.h"
 #include "cli/cliopt.h"
 #include "cli/table.h"
@@ -43,8 +42,9 @@ static void add_counts(table *t, const char *label, const json_t *obj,
         free(counts[i]);
 }
 
-static void print_stats(const json_t *doc)
+static int print_stats(const json_t *doc, void *arg)
 {
+    (void)arg;
     const char *headers[NCOLS] = {
         "TYPE",      "PENDING", "SCHEDULED", "RUNNING",
         "COMPLETED", "FAILED",  "CANCELLED", "OLDEST PENDING",
@@ -69,7 +69,7 @@ static void print_stats(const json_t *doc)
     table_free(t);
 
     json_t *counters = json_object_get(doc, "counters");
-    if (json_object_size(counters) == 0) return;
+    if (json_object_size(counters) == 0) return CLI_EXIT_OK;
     table *ct = table_new(2, NULL);
     table_set_align(ct, 1, TABLE_RIGHT);
     const char *name;
@@ -83,26 +83,12 @@ static void print_stats(const json_t *doc)
     printf("\ncounters since start:\n");
     table_print(ct, stdout, (table_style){0});
     table_free(ct);
+    return CLI_EXIT_OK;
 }
 
 static int queue_stats(const cliopt_ctx *ctx, int argc, char **argv)
 {
-    cliopt_common common = {0};
-    int code;
-    if (!cliopt_parse(ctx, NULL, argc, argv, &common, NULL, &code)) return code;
-    client *c;
-    if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
-    json_t *doc;
-    code = client_call(c, "GET", "/v1/queue/stats", NULL, &doc);
-    if (code == CLI_EXIT_OK) {
-        if (common.json)
-            clifmt_json(stdout, doc);
-        else
-            print_stats(doc);
-        json_decref(doc);
-    }
-    client_close(c);
-    return code;
+    return cliopt_show(ctx, argc, argv, "/v1/queue/stats", print_stats, NULL);
 }
 
 static const cliopt_cmd queue_cmds[] = {

@@ -3,10 +3,11 @@
  * commands (see cliopt.h).
  *
  * Design: one pass over argv.  Every token is either an option ("--name",
- * "--name=value", "-h"), the one positional argument, or an error.  The
- * first error is remembered (not printed) and parsing continues, so that a
- * "--help" anywhere on the line still wins: a user who typed something
- * wrong and then asks for help gets help, not the error.  Option values
+ * "--name=value", "-h"), a positional argument (one per word of the
+ * command's argname, in order), or an error.  The first error is
+ * remembered (not printed) and parsing continues, so that a "--help"
+ * anywhere on the line still wins: a user who typed something wrong and
+ * then asks for help gets help, not the error.  Option values
  * given as a separate token may not start with "--" (that is almost always
  * a forgotten value: `--to --json`); "--name=--x" passes such a value on
  * purpose.  A command is named in messages as "<group> <cmd>", or just
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/clifmt.h"
 
 #define ERRLEN 256
 
@@ -187,6 +189,29 @@ static void take_option(const cliopt *opts, const cliopt *globals, int argc,
     num->set = true;
 }
 
+/* How many positional arguments argname names (one per word). */
+static size_t arg_count(const char *argname)
+{
+    size_t n = 0;
+    for (const char *p = argname; p && *p; n++) {
+        p += strspn(p, " ");
+        p += strcspn(p, " ");
+        p += strspn(p, " ");
+    }
+    return n;
+}
+
+/* Word i of argname, for "missing CRON". */
+static void arg_word(const char *argname, size_t i, char *buf, size_t len)
+{
+    const char *p = argname + strspn(argname, " ");
+    for (; i > 0; i--) {
+        p += strcspn(p, " ");
+        p += strspn(p, " ");
+    }
+    snprintf(buf, len, "%.*s", (int)strcspn(p, " "), p);
+}
+
 bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
                   char **argv, cliopt_common *common, const char **arg,
                   int *exit_code)
@@ -203,9 +228,10 @@ bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
     const char *argname = ctx->cmd->argname;
     char err[ERRLEN] = "";
     bool options_done = false;
+    size_t want = arg ? arg_count(argname) : 0, have = 0;
 
     if (!opts) opts = none;
-    if (arg) *arg = NULL;
+    for (size_t k = 0; k < want; k++) arg[k] = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!options_done && !strcmp(a, "--")) {
@@ -216,10 +242,10 @@ bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
             take_option(opts, globals, argc, argv, &i, err);
         } else if (!options_done && a[0] == '-' && a[1]) {
             note(err, "unknown option '%s' (options are long: --name)", a);
-        } else if (!argname || !arg || *arg) {
+        } else if (have == want) {
             note(err, "unexpected argument '%s'", a);
         } else {
-            *arg = a;
+            arg[have++] = a;
         }
     }
     if (common->help) {
@@ -227,9 +253,11 @@ bool cliopt_parse(const cliopt_ctx *ctx, const cliopt *opts, int argc,
         *exit_code = CLI_EXIT_OK;
         return false;
     }
-    if (!*err && argname && arg && !*arg &&
-        !(ctx->cmd->flags & CLIOPT_ARG_OPTIONAL))
-        note(err, "missing %s", argname);
+    if (!*err && have < want && !(ctx->cmd->flags & CLIOPT_ARG_OPTIONAL)) {
+        char word[64];
+        arg_word(argname, have, word, sizeof word);
+        note(err, "missing %s", word);
+    }
     if (*err) {
         char name[128];
         cliopt_fail(ctx, "%s", err);
@@ -282,6 +310,56 @@ int cliopt_dispatch(const char *group, const char *summary,
         fprintf(stderr, "flowstate %s: unknown subcommand '%s'\n", group, name);
     fprintf(stderr, "Try 'flowstate %s --help'.\n", group);
     return CLI_EXIT_USAGE;
+}
+
+int cliopt_show(const cliopt_ctx *ctx, int argc, char **argv,
+                const char *path, int (*print)(const json_t *doc, void *arg),
+                void *arg)
+{
+    cliopt_common common = {0};
+    int code;
+    if (!cliopt_parse(ctx, NULL, argc, argv, &common, NULL, &code)) return code;
+    client *c;
+    if (client_open(&c, &common.conn) != 0) return CLI_EXIT_USAGE;
+    json_t *doc;
+    code = client_call(c, "GET", path, NULL, &doc);
+    client_close(c);
+    if (code != CLI_EXIT_OK) return code;
+    if (common.json)
+        clifmt_json(stdout, doc);
+    else
+        code = print(doc, arg);
+    json_decref(doc);
+    return code;
+}
+
+typedef struct list_show {
+    const char *key, *none;
+    void (*print)(const json_t *list);
+} list_show;
+
+static int print_list(const json_t *doc, void *arg)
+{
+    const list_show *ls = arg;
+    json_t *list = json_object_get(doc, ls->key);
+    if (!json_is_array(list)) {
+        fprintf(stderr, "flowstate: the server's answer has no %s list\n",
+                ls->key);
+        return CLI_EXIT_UNREACHABLE;
+    }
+    if (json_array_size(list) == 0)
+        printf("%s\n", ls->none);
+    else
+        ls->print(list);
+    return CLI_EXIT_OK;
+}
+
+int cliopt_show_list(const cliopt_ctx *ctx, int argc, char **argv,
+                     const char *path, const char *key, const char *none,
+                     void (*print)(const json_t *list))
+{
+    list_show ls = {key, none, print};
+    return cliopt_show(ctx, argc, argv, path, print_list, &ls);
 }
 
 int cliopt_single(const cliopt_cmd *cmd, int argc, char **argv)

@@ -15,7 +15,9 @@
  * Errors are the user's: cliopt_parse() prints one line naming the command
  * and the problem, then a hint to run --help, and the caller returns
  * CLI_EXIT_USAGE.  Nothing here allocates; every string handed back points
- * into argv and lives as long as it does.
+ * into argv and lives as long as it does.  cliopt_show() and
+ * cliopt_show_list() are whole commands made of one GET (`queue stats`,
+ * `agent list`, `schedule list`).
  */
 #ifndef CLIOPT_H
 #define CLIOPT_H
@@ -80,24 +82,25 @@ typedef struct cliopt_ctx {
 } cliopt_ctx;
 
 /* cliopt_cmd.flags */
-#define CLIOPT_ARG_OPTIONAL 1u /* the positional argument may be absent */
+#define CLIOPT_ARG_OPTIONAL 1u /* the positional arguments may be absent */
 
 struct cliopt_cmd {
     const char *name; /* "enqueue" */
     int (*run)(const cliopt_ctx *ctx, int argc, char **argv);
     const char *synopsis; /* after "flowstate job enqueue ": "TYPE --to ..." */
     const char *help;     /* description and option lines, ends in '\n' */
-    const char *argname;  /* the one positional argument ("ID"), or NULL */
+    const char *argname;  /* the positional arguments, one word each
+                             ("ID", "NAME CRON"), or NULL */
     unsigned flags;       /* CLIOPT_ARG_OPTIONAL */
 };
 
 /*
  * Parses argv[1..argc) (argv[0] is the subcommand name) against opts (an
  * array ended by an entry with name NULL) and the global options.  The
- * positional argument, when ctx->cmd->argname is set, must appear exactly
- * once (at most once with CLIOPT_ARG_OPTIONAL; *arg stays NULL when
- * absent) and is stored in *arg; a lone "-" is positional, "--" ends
- * options.
+ * positional arguments, one per word of ctx->cmd->argname ("ID", or
+ * "NAME CRON"), must each appear once (with CLIOPT_ARG_OPTIONAL they may
+ * be absent and stay NULL) and are stored in order in arg[0], arg[1], ...
+ * (arg NULL: none taken); a lone "-" is positional, "--" ends options.
  *
  * Returns true when the command should go on.  Returns false with
  * OUT: *exit_code = 0 after printing the usage to stdout for --help (which
@@ -131,6 +134,23 @@ int cliopt_fail(const cliopt_ctx *ctx, const char *fmt, ...)
  */
 int cliopt_dispatch(const char *group, const char *summary,
                     const cliopt_cmd *cmds, size_t n, int argc, char **argv);
+
+/*
+ * The whole of a command that shows one GET (`queue stats`): parses argv
+ * with the global options only, GETs path and prints the answer: the
+ * server's JSON with --json, else print(doc, arg), whose exit code it
+ * returns.
+ */
+int cliopt_show(const cliopt_ctx *ctx, int argc, char **argv,
+                const char *path, int (*print)(const json_t *doc, void *arg),
+                void *arg);
+
+/* cliopt_show for a list (`agent list`, `schedule list`): the answer's
+ * member key must be an array (else CLI_EXIT_UNREACHABLE); `none` and a
+ * newline are printed when it is empty, print(array) otherwise. */
+int cliopt_show_list(const cliopt_ctx *ctx, int argc, char **argv,
+                     const char *path, const char *key, const char *none,
+                     void (*print)(const json_t *list));
 
 /* Runs a command that has no subcommands (argv[0] is its name, as
  * main() passes it): cmd->run with a context whose group is NULL, so

@@ -204,3 +204,17 @@ void fs_run_events_free(fs_run_event *e, size_t n)
     for (size_t i = 0; i < n; i++) fs_run_event_clear(&e[i]);
     free(e);
 }
+
+void fs_schedule_clear(fs_schedule *s)
+{
+    free(s->name);
+    free(s->cron);
+    free(s->job);
+    memset(s, 0, sizeof *s);
+}
+
+void fs_schedules_free(fs_schedule *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_schedule_clear(&s[i]);
+    free(s);
+}

@@ -1,6 +1,6 @@
 /*
  * model.h - the records Flowstate keeps: jobs, agents, agent state versions,
- * memory documents, workflows and their runs.
+ * memory documents, workflows and their runs, schedules.
  *
  * These are plain structs passed between the store, the services and the
  * HTTP layer.  JSON fields (payload, result, metadata, state, job_types) are
@@ -191,5 +191,20 @@ typedef struct fs_run_event {
 
 void fs_run_event_clear(fs_run_event *e);
 void fs_run_events_free(fs_run_event *e, size_t n);
+
+/* A periodic job: when its cron expression comes due, the scheduler
+ * (queue/sched.h) enqueues the job it describes. */
+typedef struct fs_schedule {
+    char *name;          /* [A-Za-z0-9._-], 1..100 bytes */
+    char *cron;          /* the expression as given (queue/cron.h) */
+    char *job;           /* JSON object: type, target_agent and optionally
+                            payload, priority, max_attempts, timeout_ms */
+    bool enabled;
+    int64_t last_fire;   /* the fire time last enqueued, 0 = never */
+    int64_t created_at, updated_at;
+} fs_schedule;
+
+void fs_schedule_clear(fs_schedule *s);
+void fs_schedules_free(fs_schedule *s, size_t n);
 
 #endif

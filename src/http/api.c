@@ -58,6 +58,12 @@ const http_route api_routes[] = {
     { "GET", "/v1/runs/{id}/events", api_run_events, 0 },
     { "POST", "/v1/runs/{id}/cancel", api_run_cancel, 0 },
     { "POST", "/v1/runs/{id}/retry", api_run_retry, 0 },
+
+    { "POST", "/v1/schedules", api_schedule_put, 0 },
+    { "GET", "/v1/schedules", api_schedule_list, 0 },
+    { "GET", "/v1/schedules/{name}", api_schedule_get, 0 },
+    { "DELETE", "/v1/schedules/{name}", api_schedule_delete, 0 },
+
     { "POST", "/v1/search/semantic", api_search_semantic, HTTP_AGENT },
     { "POST", "/v1/search/hybrid", api_search_hybrid, HTTP_AGENT },
     { "POST", "/v1/search/similar", api_search_similar, HTTP_AGENT },

@@ -5,9 +5,10 @@
  * metrics, queue stats), api_agents.c (registry and versioned state),
  * api_jobs.c (enqueue, list, show, cancel, retry), api_worker.c (the
  * worker protocol: lease, heartbeat, complete, fail), api_memory.c
- * (documents and search) and api_workflows.c (definitions and runs).  api.c holds the
- * table and the JSON renderers they share.  Handlers follow server.h:
- * they read an http_req and fill an http_resp, never touching MHD.
+ * (documents and search), api_workflows.c (definitions and runs) and
+ * api_schedules.c (periodic jobs).  api.c holds the table and the JSON
+ * renderers they share.  Handlers follow server.h: they read an http_req
+ * and fill an http_resp, never touching MHD.
  *
  * The JSON contract (field names are frozen; extending is fine) is
  * exercised route by route in tests/http/test_api.c; the README's API
@@ -89,6 +90,12 @@ void api_run_events(http_req *req, http_resp *resp);
 void api_run_cancel(http_req *req, http_resp *resp);
 void api_run_retry(http_req *req, http_resp *resp);
 
+/* api_schedules.c */
+void api_schedule_put(http_req *req, http_resp *resp);
+void api_schedule_list(http_req *req, http_resp *resp);
+void api_schedule_get(http_req *req, http_resp *resp);
+void api_schedule_delete(http_req *req, http_resp *resp);
+
 /* --- Request readers ------------------------------------------------------ */
 /*
  * The parse-and-validate step of each handler that takes a body, split out
@@ -97,6 +104,12 @@ void api_run_retry(http_req *req, http_resp *resp);
  * the request.  Each returns true, or false after writing the 400 into
  * resp (as body.h's helpers do).  Borrowed pointers live as long as o.
  */
+
+/* api_jobs.c: one job object, in->obj (the fields of POST /v1/jobs), into
+ * j (strings copied; clear with fs_job_clear).  false after a 400 naming
+ * the field. */
+struct body_in;
+bool api_job_read(const struct body_in *in, fs_job *j);
 
 /* api_jobs.c: POST /v1/jobs, {"jobs":[…]} (batch) or one job object.
  * OUT: *jobs and *n (free with fs_jobs_free, also after false), *batch. */

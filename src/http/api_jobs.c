@@ -26,11 +26,8 @@
 
 #define LIST_DEFAULT 50
 
-/*
- * Reads one job from in->obj into j (strings copied; clear with
- * fs_job_clear).  false after a 400 naming the field.
- */
-static bool job_read(const body_in *in, fs_job *j)
+/* See api.h. */
+bool api_job_read(const body_in *in, fs_job *j)
 {
     const char *type = NULL, *target = NULL, *ukey = NULL;
     json_t *payload = NULL;
@@ -76,7 +73,7 @@ bool api_jobs_read(json_t *o, http_resp *resp, fs_job **jobs, size_t *n,
     if (!*batch) {
         *jobs = xcalloc(1, sizeof **jobs);
         *n = 1;
-        return job_read(&top, &(*jobs)[0]);
+        return api_job_read(&top, &(*jobs)[0]);
     }
     if (!body_array(&top, "jobs", BODY_REQUIRED, 1, QUEUE_MAX_BATCH, &arr))
         return false;
@@ -94,7 +91,7 @@ bool api_jobs_read(json_t *o, http_resp *resp, fs_job **jobs, size_t *n,
             return false;
         }
         body_in in = { jo, where, resp };
-        if (!job_read(&in, &(*jobs)[i])) return false;
+        if (!api_job_read(&in, &(*jobs)[i])) return false;
         (*n)++;
     }
     return true;

@@ -438,6 +438,11 @@ void queue_set_listener(queue *q, void (*fn)(void *ctx, bool urgent),
     q->listener_ctx = ctx;
 }
 
+int queue_job_prepare(queue *q, fs_job *j)
+{
+    return prepare_job(q, j, fs_now(&q->clk));
+}
+
 void queue_jobs_added(queue *q, int64_t earliest_run_at)
 {
     wake_workers(q);

@@ -137,6 +137,11 @@ int queue_stats(queue *q, store_stat **rows, size_t *n);
 void queue_set_listener(queue *q, void (*fn)(void *ctx, bool urgent),
                         void *ctx);
 
+/* Checks j and fills its defaults exactly as queue_enqueue does, for a
+ * job that is stored behind the queue's back (the scheduler's fires).
+ * Errors: FS_EINVAL. */
+int queue_job_prepare(queue *q, fs_job *j);
+
 /* Jobs were stored behind the queue's back (the engine enqueues a step's
  * jobs in its own transaction): wake idle workers, and the ticker when a
  * job is due later (earliest_run_at, 0 = none later). */

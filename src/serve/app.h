@@ -33,6 +33,7 @@ typedef struct fs_app {
     struct embedder *emb;     /* the space's embedder (cached) */
     struct memory *mem;       /* documents and semantic search */
     struct workflow *wf;      /* workflow definitions, runs, the engine */
+    struct sched *sched;      /* periodic jobs (queue/sched.h), or NULL */
     struct agent_host *agent_host; /* the built-in agents' way in */
     struct builtin_set *agents;    /* the built-in agents running (--agents) */
     struct llm *llm;               /* FLOWSTATE_LLM_*, or NULL */

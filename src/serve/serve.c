@@ -5,15 +5,16 @@
  *   serve_main
  *     parse flags (usage error -> exit 2)
  *     store_open -> space_resolve -> space_embedder_open -> memory_open
- *       -> queue_open (ticker) -> registry_open -> workflow_open -> auth_open
+ *       -> queue_open (ticker) -> sched_open (scheduler) -> registry_open
+ *       -> workflow_open -> auth_open
  *       -> http_start -> print URL and key location -> write --port-file
  *     sigwait(SIGTERM | SIGINT)          (blocked in every thread, so the
  *                                         main thread is the one that wakes)
  *     app.stopping = true                new requests get 503
  *     queue_shutdown                     long-polls return at once
  *     http_stop                          in-flight requests finish
- *     workflow_close -> queue_close -> auth_close -> registry_close ->
- *     memory_close ->
+ *     workflow_close -> sched_close -> queue_close -> auth_close ->
+ *     registry_close -> memory_close ->
  *     embed_close ->
  *     store_close -> exit 0
  *
@@ -38,6 +39,7 @@
 #include "core/xmem.h"
 #include "memory/embed.h"
 #include "memory/memory.h"
+#include "queue/sched.h"
 #include "workflow/workflow.h"
 #include "agents/builtin.h"
 #include "agents/host_local.h"
@@ -353,10 +355,15 @@ static int services_open(fs_app *app, const serve_opts *o,
                 fs_strerror(rc));
         goto close_memory;
     }
+    if ((rc = sched_open(&app->sched, app->st, app->q, &app->clk, NULL))) {
+        fprintf(stderr, "flowstate serve: cannot start the scheduler: %s\n",
+                fs_strerror(rc));
+        goto close_queue;
+    }
     if ((rc = registry_open(&app->reg, app->st, &app->clk, NULL))) {
         fprintf(stderr, "flowstate serve: cannot start the registry: %s\n",
                 fs_strerror(rc));
-        goto close_queue;
+        goto close_sched;
     }
     if ((rc = workflow_open(&app->wf, app->st, app->q, &app->clk, NULL))) {
         fprintf(stderr, "flowstate serve: cannot start the workflow engine: %s\n",
@@ -388,6 +395,8 @@ close_agents:
     workflow_close(app->wf);
 close_registry:
     registry_close(app->reg);
+close_sched:
+    sched_close(app->sched);
 close_queue:
     queue_close(app->q);
 close_memory:
@@ -406,6 +415,7 @@ static void services_close(fs_app *app)
     llm_close(app->llm);
     agent_host_close(app->agent_host);
     workflow_close(app->wf); /* before the queue: it listens to it */
+    sched_close(app->sched); /* before the queue: it enqueues */
     queue_close(app->q);
     auth_close(app->auth);
     registry_close(app->reg);

@@ -193,6 +193,19 @@ static const char *const sql_text[SQ__COUNT] = {
         "job_id AS sjob,run_id AS srun FROM job_signals WHERE id>?1 "
         "ORDER BY id LIMIT ?2) LEFT JOIN jobs ON jobs.id=sjob ORDER BY sid",
     [SQ_SIGNAL_DELETE] = "DELETE FROM job_signals WHERE id=?1",
+    [SQ_SCHED_GET] = "SELECT " SQLC_SCHEDULE_COLS " FROM schedules "
+                     "WHERE name=?1",
+    [SQ_SCHED_PUT] =
+        "INSERT INTO schedules(name,cron,job,enabled,created_at,updated_at) "
+        "VALUES(?1,?2,?3,?4,?5,?5) ON CONFLICT(name) DO UPDATE SET "
+        "cron=?2,job=?3,enabled=?4,updated_at=?5",
+    [SQ_SCHED_LIST] = "SELECT " SQLC_SCHEDULE_COLS " FROM schedules "
+                      "ORDER BY name",
+    [SQ_SCHED_DELETE] = "DELETE FROM schedules WHERE name=?1",
+    /* Matches only a fire newer than the last one: the guard against
+     * two schedulers enqueuing the same instant. */
+    [SQ_SCHED_FIRE] = "UPDATE schedules SET last_fire=?2 WHERE name=?1 AND "
+                      "enabled AND coalesce(last_fire,0)<?2",
 };
 
 static const char *const migrations[] = {
@@ -358,6 +371,16 @@ static const char *const migrations[] = {
     " WHEN NEW.run_id IS NOT NULL AND NEW.state IS NOT OLD.state BEGIN"
     " INSERT INTO job_signals(job_id,run_id) VALUES(NEW.id,NEW.run_id);"
     " END;",
+    /* 6: schedules: periodic jobs (queue/sched.h).  job is the JSON of the
+     * job each fire enqueues; last_fire the fire time last enqueued. */
+    "CREATE TABLE schedules("
+    " name TEXT PRIMARY KEY,"
+    " cron TEXT NOT NULL,"
+    " job TEXT NOT NULL,"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " last_fire INTEGER,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);",
 };
 
 int sqlc_err(sqlc *c, int rc, const char *what)
@@ -598,6 +621,18 @@ void sqlc_read_event(sqlite3_stmt *s, fs_run_event *e)
     e->attempt = sqlite3_column_int(s, 6);
     e->error = col_text(s, 7);
     e->data = col_text(s, 8);
+}
+
+void sqlc_read_schedule(sqlite3_stmt *s, fs_schedule *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = col_text(s, 0);
+    out->cron = col_text(s, 1);
+    out->job = col_text(s, 2);
+    out->enabled = sqlite3_column_int(s, 3) != 0;
+    out->last_fire = sqlite3_column_int64(s, 4);
+    out->created_at = sqlite3_column_int64(s, 5);
+    out->updated_at = sqlite3_column_int64(s, 6);
 }
 
 static int64_t current_version(sqlc *c)

@@ -35,6 +35,8 @@
     "run_id,step,item,state,attempts,job_id,items,output,error,deadline,"    \
     "started_at,finished_at"
 #define SQLC_EVENT_COLS "run_id,seq,at,type,step,item,attempt,error,data"
+#define SQLC_SCHEDULE_COLS                                                   \
+    "name,cron,job,enabled,last_fire,created_at,updated_at"
 
 /* Statement ids: one SQL text each, prepared on first use per connection. */
 typedef enum {
@@ -56,6 +58,8 @@ typedef enum {
     SQ_RUN_INSERT, SQ_RUN_UPDATE, SQ_RUN_GET, SQ_TASK_UPSERT, SQ_TASK_LIST,
     SQ_EVENT_MAX, SQ_EVENT_INSERT, SQ_EVENT_LIST, SQ_SIGNAL_LIST,
     SQ_SIGNAL_DELETE,
+    SQ_SCHED_GET, SQ_SCHED_PUT, SQ_SCHED_LIST, SQ_SCHED_DELETE,
+    SQ_SCHED_FIRE,
     SQ__COUNT
 } sqlc_stmt_id;
 
@@ -92,6 +96,8 @@ void sqlc_read_workflow(sqlite3_stmt *s, fs_workflow *w);
 void sqlc_read_run(sqlite3_stmt *s, fs_run *r);
 void sqlc_read_task(sqlite3_stmt *s, fs_run_task *t);
 void sqlc_read_event(sqlite3_stmt *s, fs_run_event *e);
+/* Columns SQLC_SCHEDULE_COLS from column 0. */
+void sqlc_read_schedule(sqlite3_stmt *s, fs_schedule *out);
 
 /* Applies pending schema migrations inside transactions.  0 or FS_EIO. */
 int sqlc_migrate(sqlc *c, int64_t now);

@@ -219,6 +219,14 @@ typedef struct store_ops {
                       int limit, fs_run_event **out, size_t *n);
     int (*job_signals)(store *st, int64_t after_id, int limit,
                        store_job_signal **out, size_t *n);
+
+    int (*schedule_put)(store *st, fs_schedule *s, int64_t now,
+                        bool *existed);
+    int (*schedule_get)(store *st, const char *name, fs_schedule *out);
+    int (*schedule_list)(store *st, fs_schedule **out, size_t *n);
+    int (*schedule_delete)(store *st, const char *name);
+    int (*schedule_fire)(store *st, const char *name, int64_t fire_at,
+                         fs_job *job, int64_t now, bool *fired);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -521,5 +529,47 @@ static inline int store_run_events(store *st, int64_t run_id,
 static inline int store_job_signals(store *st, int64_t after_id, int limit,
                                     store_job_signal **out, size_t *n)
 { return st->ops->job_signals(st, after_id, limit, out, n); }
+
+/* --- Schedules (periodic jobs; the scheduler is queue/sched.h) ---------- */
+
+/*
+ * Stores s->name's definition (cron, job, enabled), inserting it or
+ * replacing the one stored: a replacement keeps last_fire and created_at.
+ * updated_at becomes now (the scheduler fires only times after it).
+ * OUT: s->last_fire, created_at, updated_at; *existed (may be NULL): a
+ * definition was replaced.  Errors: FS_EINVAL (a NULL field), FS_EIO.
+ */
+static inline int store_schedule_put(store *st, fs_schedule *s, int64_t now,
+                                     bool *existed)
+{ return st->ops->schedule_put(st, s, now, existed); }
+
+/* Errors: FS_ENOTFOUND. */
+static inline int store_schedule_get(store *st, const char *name,
+                                     fs_schedule *out)
+{ return st->ops->schedule_get(st, name, out); }
+
+/* Every schedule, by name.  OUT: *out (fs_schedules_free), *n. */
+static inline int store_schedule_list(store *st, fs_schedule **out, size_t *n)
+{ return st->ops->schedule_list(st, out, n); }
+
+/* Errors: FS_ENOTFOUND.  Jobs it enqueued stay. */
+static inline int store_schedule_delete(store *st, const char *name)
+{ return st->ops->schedule_delete(st, name); }
+
+/*
+ * Fires schedule `name` at fire_at, in one transaction: when it is enabled
+ * and its last_fire < fire_at, enqueues *job (as store_job_enqueue) with
+ * unique_key "cron:NAME:FIRE_AT" and sets last_fire = fire_at (updated_at
+ * stays).  Two processes firing the same instant therefore enqueue one
+ * job: the second finds last_fire moved, or failing that the key taken.
+ * job->unique_key is replaced by that key first.  OUT: *fired, a new job
+ * was enqueued (then *job is it, with its id); false when the schedule is
+ * disabled, already fired at or after fire_at, or its job existed.
+ * Errors: FS_ENOTFOUND (no such schedule), FS_EINVAL, FS_EIO.
+ */
+static inline int store_schedule_fire(store *st, const char *name,
+                                      int64_t fire_at, fs_job *job,
+                                      int64_t now, bool *fired)
+{ return st->ops->schedule_fire(st, name, fire_at, job, now, fired); }
 
 #endif

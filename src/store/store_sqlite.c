@@ -27,8 +27,9 @@
  * Reads borrow a connection from a small pool (opened on demand); WAL lets
  * them run beside the writer and see every committed batch.
  *
- * The workflow operations live in store_sqlite_wf.c and reach the group
- * commit and the reader pool through store_sqlite.h.
+ * The workflow operations live in store_sqlite_wf.c, the schedule ones in
+ * store_sqlite_sched.c; they reach the group commit and the reader pool
+ * through store_sqlite.h.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -1741,6 +1742,11 @@ static const store_ops sqlite_ops = {
     .run_list = sqs_run_list,
     .run_events = sqs_run_events,
     .job_signals = sqs_job_signals,
+    .schedule_put = sqs_schedule_put,
+    .schedule_get = sqs_schedule_get,
+    .schedule_list = sqs_schedule_list,
+    .schedule_delete = sqs_schedule_delete,
+    .schedule_fire = sqs_schedule_fire,
 };
 
 /* Process-wide SQLite settings, before first use: no memory statistics

@@ -1,8 +1,10 @@
 /*
  * store_sqlite.h - what the files of the SQLite backend share (internal to
  * src/store): the group commit and the reader pool of store_sqlite.c, its
- * job enqueue step (the workflow commit enqueues jobs too), and the
- * workflow operations of store_sqlite_wf.c that its ops table names.
+ * job enqueue step (the workflow commit and schedule fires enqueue jobs
+ * too), the row collector of store_sqlite_wf.c, and the workflow and
+ * schedule operations (store_sqlite_wf.c, store_sqlite_sched.c) that its
+ * ops table names.
  */
 #ifndef STORE_SQLITE_H
 #define STORE_SQLITE_H
@@ -34,6 +36,14 @@ int sqs_enqueue_one(sqlc *c, enqueue_arg *a, size_t i);
 /* Fills the caller's job i from what sqs_enqueue_one learnt. */
 void sqs_enqueue_result(enqueue_arg *a, fs_job *j, size_t i, bool *existed);
 
+/* Reads the current row of a statement into the record at rec. */
+typedef void sqs_row_fn(sqlite3_stmt *s, void *rec);
+/* Steps s to its end, reading each row with rd() into a growing array of
+ * size-byte records (store_sqlite_wf.c).  OUT: *out, *n; on error the
+ * records read so far stay there for the caller to free. */
+int sqs_collect(sqlc *c, sqlite3_stmt *s, size_t size, sqs_row_fn *rd,
+                void **out, size_t *n);
+
 /* store_sqlite_wf.c: the workflow ops of store.h. */
 int sqs_workflow_put(store *st, fs_workflow *w, int64_t now);
 int sqs_workflow_get(store *st, const char *name, int version, fs_workflow *out);
@@ -47,5 +57,13 @@ int sqs_run_events(store *st, int64_t run_id, int64_t after_seq, int limit,
                    fs_run_event **out, size_t *n);
 int sqs_job_signals(store *st, int64_t after_id, int limit,
                     store_job_signal **out, size_t *n);
+
+/* store_sqlite_sched.c: the schedule ops of store.h. */
+int sqs_schedule_put(store *st, fs_schedule *s, int64_t now, bool *existed);
+int sqs_schedule_get(store *st, const char *name, fs_schedule *out);
+int sqs_schedule_list(store *st, fs_schedule **out, size_t *n);
+int sqs_schedule_delete(store *st, const char *name);
+int sqs_schedule_fire(store *st, const char *name, int64_t fire_at,
+                      fs_job *job, int64_t now, bool *fired);
 
 #endif

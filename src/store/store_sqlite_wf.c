@@ -97,18 +97,14 @@ int sqs_workflow_get(store *st, const char *name, int version,
 
 /* --- workflow runs: reads --------------------------------------------- */
 
-typedef void row_fn(sqlite3_stmt *s, void *rec);
-
 static void row_workflow(sqlite3_stmt *s, void *r) { sqlc_read_workflow(s, r); }
 static void row_run(sqlite3_stmt *s, void *r) { sqlc_read_run(s, r); }
 static void row_task(sqlite3_stmt *s, void *r) { sqlc_read_task(s, r); }
 static void row_event(sqlite3_stmt *s, void *r) { sqlc_read_event(s, r); }
 
-/* Steps s to its end, reading each row with rd() into a growing array of
- * size-byte records.  OUT: *out, *n; on error the records read so far stay
- * there for the caller to free. */
-static int collect(sqlc *c, sqlite3_stmt *s, size_t size, row_fn *rd,
-                   void **out, size_t *n)
+/* Shared with store_sqlite_sched.c (see store_sqlite.h). */
+int sqs_collect(sqlc *c, sqlite3_stmt *s, size_t size, sqs_row_fn *rd,
+                void **out, size_t *n)
 {
     size_t cap = 0;
     int rc;
@@ -128,8 +124,8 @@ static int workflow_list_fn(sqlc *c, void *arg)
     wf_arg *a = arg;
     sqlite3_stmt *s = sqlc_stmt(c, SQ_WF_LIST);
     if (!s) return FS_EIO;
-    return collect(c, s, sizeof *a->out, row_workflow, (void **)&a->out,
-                   &a->n);
+    return sqs_collect(c, s, sizeof *a->out, row_workflow, (void **)&a->out,
+                       &a->n);
 }
 
 int sqs_workflow_list(store *st, fs_workflow **out, size_t *n)
@@ -168,7 +164,7 @@ static int run_read(sqlc *c, run_arg *a)
     if (!a->want_rows) return 0;
     if (!(s = sqlc_stmt(c, SQ_TASK_LIST))) return FS_EIO;
     sqlite3_bind_int64(s, 1, a->id);
-    return collect(c, s, sizeof(fs_run_task), row_task, &a->rows, &a->n);
+    return sqs_collect(c, s, sizeof(fs_run_task), row_task, &a->rows, &a->n);
 }
 
 /* The run and its tasks from one snapshot, so they agree with run->rev. */
@@ -219,7 +215,7 @@ static int run_list_fn(sqlc *c, void *arg)
     if (f->state >= 0) sqlite3_bind_int(s, 2, f->state);
     if (f->before_id) sqlite3_bind_int64(s, 3, f->before_id);
     sqlite3_bind_int(s, 4, f->limit);
-    rc = collect(c, s, sizeof(fs_run), row_run, &a->rows, &a->n);
+    rc = sqs_collect(c, s, sizeof(fs_run), row_run, &a->rows, &a->n);
     sqlite3_finalize(s);
     return rc;
 }
@@ -248,7 +244,8 @@ static int run_events_fn(sqlc *c, void *arg)
     sqlite3_bind_int64(s, 1, a->id);
     sqlite3_bind_int64(s, 2, a->after);
     sqlite3_bind_int(s, 3, a->limit);
-    return collect(c, s, sizeof(fs_run_event), row_event, &a->rows, &a->n);
+    return sqs_collect(c, s, sizeof(fs_run_event), row_event, &a->rows,
+                       &a->n);
 }
 
 int sqs_run_events(store *st, int64_t run_id, int64_t after_seq,
@@ -282,8 +279,8 @@ static int job_signals_fn(sqlc *c, void *arg)
     if (!s) return FS_EIO;
     sqlite3_bind_int64(s, 1, a->after);
     sqlite3_bind_int(s, 2, a->limit);
-    return collect(c, s, sizeof(store_job_signal), row_signal, &a->rows,
-                   &a->n);
+    return sqs_collect(c, s, sizeof(store_job_signal), row_signal, &a->rows,
+                       &a->n);
 }
 
 int sqs_job_signals(store *st, int64_t after_id, int limit,

@@ -77,6 +77,7 @@ int run(char **argv)
         {"job", cli_job_main},       {"agent", cli_agent_main},
         {"queue", cli_queue_main},   {"memory", cli_memory_main},
         {"search", cli_search_main}, {"import", cli_import_main},
+        {"schedule", cli_schedule_main},
     };
     int argc = 0;
     while (argv[argc])

@@ -30,7 +30,7 @@ void capture_begin(void);
 void capture_end(void);
 
 /* Runs `flowstate <argv...>` (argv[0] is the command: job, agent, queue,
- * memory, search, import) captured and returns its exit code. */
+ * memory, search, import, schedule) captured and returns its exit code. */
 int run(char **argv);
 #define RUN(...) run((char *[]){__VA_ARGS__, NULL})
 

@@ -129,3 +129,8 @@ Test(fuzz, wfdef)
 {
     replay("fuzz_wfdef", fuzz_wfdef_one);
 }
+
+Test(fuzz, cron)
+{
+    replay("fuzz_cron", fuzz_cron_one);
+}
