@@ -224,13 +224,16 @@ Test(llm, gives_up_after_max_retries, .timeout = 30)
 
 Test(llm, an_answer_over_64_mib_fails_without_retries, .timeout = 60)
 {
-    int script[] = { HUGE, HUGE };
-    start(2, script);
-    llm *l = open_at(20000, 1);
+    int script[] = { HUGE, HUGE, HUGE, HUGE };
+    start(4, script);
+    llm *l = open_at(20000, 3);
     char err[256] = "", *answer;
     cr_assert_eq(llm_chat(l, NULL, "u", &answer, err, sizeof err), FS_EIO);
     cr_assert(strstr(err, "over 64 MiB"), "%s", err);
-    cr_assert_eq(S.served, 1, "not worth another try");
+    /* Retried, it would be asked 4 times; a connection error before the
+     * first answer (a loaded machine) may add one try, no more. */
+    cr_assert_leq(S.served, 2, "not worth another try: asked %d times",
+                  (int)S.served);
     llm_close(l);
 }
 
