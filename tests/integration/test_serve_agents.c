@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,6 +75,7 @@ Test(integration_serve_agents, a_worker_process_runs_the_agents_over_http)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no worker */
         execl(getenv("FLOWSTATE_BIN"), "flowstate", "worker", "--url", s.url,
               "--key-file", s.key_file, "--log-level", "warn", (char *)NULL);
         _exit(127);
