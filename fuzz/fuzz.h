@@ -72,5 +72,7 @@ int fuzz_text_one(const uint8_t *data, size_t size);
 int fuzz_csv_one(const uint8_t *data, size_t size);
 int fuzz_wfdef_one(const uint8_t *data, size_t size);
 int fuzz_cron_one(const uint8_t *data, size_t size);
+int fuzz_code_one(const uint8_t *data, size_t size);
+int fuzz_dp_one(const uint8_t *data, size_t size);
 
 #endif

@@ -22,8 +22,6 @@
 #include "agents/code/code_rank.h"
 #include "fuzz.h"
 
-int fuzz_code_one(const uint8_t *data, size_t size);
-
 static const char *const paths[] = { "f.c", "f.cpp", "f.py", "f.js", "f.ts" };
 
 static void check_tokens(const code_lexed *lx, size_t size)

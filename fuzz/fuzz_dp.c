@@ -34,8 +34,6 @@
 #include "agents/data/dp_validate.h"
 #include "fuzz.h"
 
-int fuzz_dp_one(const uint8_t *data, size_t size);
-
 static void check_phone(const char *s, const char *cc)
 {
     char e164[DP_PHONE_MAX], ext[DP_EXT_MAX], again[DP_PHONE_MAX];

@@ -134,3 +134,13 @@ Test(fuzz, cron)
 {
     replay("fuzz_cron", fuzz_cron_one);
 }
+
+Test(fuzz, code)
+{
+    replay("fuzz_code", fuzz_code_one);
+}
+
+Test(fuzz, dp)
+{
+    replay("fuzz_dp", fuzz_dp_one);
+}
