@@ -15,6 +15,7 @@
 #   8. workflow engine overhead over the bare queue; 1000 concurrent runs.
 #   9. the code analyser's lines/s on this project's own source.
 #  10. the data processor's rows/s (validate, normalize, dedupe).
+#  11. the agent runtime's dispatch overhead over bare queue cycles.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
@@ -116,4 +117,8 @@ echo
 
 echo "== 10. data_processor: validate + normalize + dedupe on 100,000 rows"
 "$build/bench/bench_data" --data "${FLOWSTATE_DATA_DIR:-../shared/data}"
+echo
+
+echo "== 11. agent dispatch (lease -> handler -> result stored) vs bare queue cycles"
+"$build/bench/bench_agents" --dir "$tmp"
 echo
