@@ -145,7 +145,7 @@ json_t *api_agent_json(registry *reg, const fs_agent *a)
     return o;
 }
 
-bool api_job_id(http_req *req, http_resp *resp, int64_t *id)
+bool api_path_id(http_req *req, http_resp *resp, const char *what, int64_t *id)
 {
     const char *s = req->nparams ? req->params[0] : "";
     char *end;
@@ -153,11 +153,16 @@ bool api_job_id(http_req *req, http_resp *resp, int64_t *id)
     long long v = strtoll(s, &end, 10);
     if (!*s || *end || errno || v <= 0 ||
         strspn(s, "0123456789") != strlen(s)) {
-        http_resp_error(resp, 404, "not_found", "no such job");
+        http_resp_error(resp, 404, "not_found", "no such %s", what);
         return false;
     }
     *id = v;
     return true;
+}
+
+bool api_job_id(http_req *req, http_resp *resp, int64_t *id)
+{
+    return api_path_id(req, resp, "job", id);
 }
 
 bool api_require_self(http_req *req, http_resp *resp, const char *agent_id)

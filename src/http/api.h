@@ -158,7 +158,10 @@ json_t *api_job_json(const fs_job *j, bool leased);
 /* An agent as JSON (never its token); status from the registry. */
 json_t *api_agent_json(registry *reg, const fs_agent *a);
 
-/* Parses the {id} path parameter as a job id (> 0).  false after a 404. */
+/* Parses the {id} path parameter as an id (> 0).  false after a 404 "no
+ * such <what>". */
+bool api_path_id(http_req *req, http_resp *resp, const char *what, int64_t *id);
+/* api_path_id for a job. */
 bool api_job_id(http_req *req, http_resp *resp, int64_t *id);
 /* false after a 403 unless the caller is an admin or agent_id itself. */
 bool api_require_self(http_req *req, http_resp *resp, const char *agent_id);

@@ -18,7 +18,6 @@
  * Validation warnings (an agent type nobody has registered) come back in
  * "warnings" of the 201 answer; they never refuse a definition.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,16 +287,7 @@ out:
 /* Parses the {id} path parameter as a run id.  false after a 404. */
 static bool run_id(http_req *req, http_resp *resp, int64_t *id)
 {
-    const char *s = req->nparams ? req->params[0] : "";
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v <= 0 || strspn(s, "0123456789") != strlen(s)) {
-        http_resp_error(resp, 404, "not_found", "no such run");
-        return false;
-    }
-    *id = v;
-    return true;
+    return api_path_id(req, resp, "run", id);
 }
 
 void api_run_get(http_req *req, http_resp *resp)

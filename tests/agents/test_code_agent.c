@@ -15,6 +15,7 @@
 #include "agents/host_local.h"
 #include "core/fs.h"
 #include "memory/embed.h"
+#include "support/agentq.h"
 #include "support/testdb.h"
 
 static tdb T;
@@ -77,19 +78,9 @@ static fs_job run(const char *type, json_t *payload)
 {
     char *p = json_dumps(payload, JSON_COMPACT);
     json_decref(payload);
-    fs_job j = { .type = strdup(type), .target_agent = strdup("code_analyzer"),
-                 .payload = p, .max_attempts = 1 };
-    cr_assert_eq(queue_enqueue(Q, &j, 1, NULL), 0);
-    int64_t id = j.id;
-    fs_job_clear(&j);
-    for (int i = 0; i < 3000; i++) {
-        fs_job_clear(&j);
-        cr_assert_eq(queue_get(Q, id, &j), 0);
-        if (j.state == JOB_COMPLETED || j.state == JOB_FAILED) return j;
-        usleep(5000);
-    }
-    cr_assert_fail("job %lld did not finish", (long long)id);
-    return j;
+    int64_t id = aq_enqueue(Q, type, "code_analyzer", p);
+    free(p);
+    return aq_finished(Q, id);
 }
 
 Test(code_agent, analyze_code_reads_files_given_inline)

@@ -11,6 +11,7 @@
 #include "agents/builtin/coordinator.h"
 #include "agents/host_local.h"
 #include "core/fs.h"
+#include "support/agentq.h"
 #include "support/testdb.h"
 
 static tdb T;
@@ -44,36 +45,12 @@ static void teardown(void)
 
 TestSuite(coordinator, .init = setup, .fini = teardown, .timeout = 60);
 
-static int64_t enqueue(const char *type, const char *target, const char *payload)
-{
-    fs_job j = { .type = strdup(type), .target_agent = strdup(target),
-                 .payload = payload ? strdup(payload) : NULL, .max_attempts = 1 };
-    cr_assert_eq(queue_enqueue(Q, &j, 1, NULL), 0);
-    int64_t id = j.id;
-    fs_job_clear(&j);
-    return id;
-}
-
-/* Waits for job id to finish; returns it. */
-static fs_job finished(int64_t id)
-{
-    fs_job j = { 0 };
-    for (int i = 0; i < 500; i++) {
-        fs_job_clear(&j);
-        cr_assert_eq(queue_get(Q, id, &j), 0);
-        if (j.state == JOB_COMPLETED || j.state == JOB_FAILED) return j;
-        usleep(10000);
-    }
-    cr_assert_fail("job %lld did not finish", (long long)id);
-    return j;
-}
-
 Test(coordinator, plan_starts_the_workflow_a_goal_describes)
 {
-    int64_t id = enqueue("plan", "coordinator",
+    int64_t id = aq_enqueue(Q, "plan", "coordinator",
                          "{\"goal\":\"review the source code in src/core and find bugs\","
                          "\"inputs\":{\"path\":\"src/core\"}}");
-    fs_job j = finished(id);
+    fs_job j = aq_finished(Q, id);
     cr_assert_eq(j.state, JOB_COMPLETED, "%s", j.last_error);
     json_t *r = json_loads(j.result, 0, NULL);
     cr_assert_str_eq(json_string_value(json_object_get(r, "workflow")), "code_review");
@@ -85,14 +62,14 @@ Test(coordinator, plan_starts_the_workflow_a_goal_describes)
     fs_run_clear(&run);
     json_decref(r);
     fs_job_clear(&j);
-    id = enqueue("plan", "coordinator", "{\"goal\":\"qualify the new lead from Acme\","
+    id = aq_enqueue(Q, "plan", "coordinator", "{\"goal\":\"qualify the new lead from Acme\","
                                         "\"inputs\":{\"lead\":{\"name\":\"Ada\"}}}");
-    j = finished(id);
+    j = aq_finished(Q, id);
     cr_assert_eq(j.state, JOB_COMPLETED, "%s", j.last_error);
     cr_assert(strstr(j.result, "\"lead_qualification\""), "%s", j.result);
     fs_job_clear(&j);
-    id = enqueue("plan", "coordinator", "{\"goal\":\"zzqx wvv\"}");
-    j = finished(id);
+    id = aq_enqueue(Q, "plan", "coordinator", "{\"goal\":\"zzqx wvv\"}");
+    j = aq_finished(Q, id);
     cr_assert_eq(j.state, JOB_FAILED);
     cr_assert(strstr(j.last_error, "no workflow matches"), "%s", j.last_error);
     fs_job_clear(&j);
@@ -107,9 +84,9 @@ Test(coordinator, delegate_routes_a_task_to_the_agent_that_takes_it)
                                    &token), 0);
     fs_agent_clear(&a);
     free(token);
-    int64_t id = enqueue("delegate", "coordinator",
+    int64_t id = aq_enqueue(Q, "delegate", "coordinator",
                          "{\"task\":\"normalize\",\"payload\":{\"records\":[]}}");
-    fs_job j = finished(id);
+    fs_job j = aq_finished(Q, id);
     cr_assert_eq(j.state, JOB_COMPLETED, "%s", j.last_error);
     json_t *r = json_loads(j.result, 0, NULL);
     cr_assert_str_eq(json_string_value(json_object_get(r, "target")), "data_processor");
@@ -121,8 +98,8 @@ Test(coordinator, delegate_routes_a_task_to_the_agent_that_takes_it)
     fs_job_clear(&child);
     json_decref(r);
     fs_job_clear(&j);
-    id = enqueue("delegate", "coordinator", "{\"task\":\"launch_rocket\"}");
-    j = finished(id);
+    id = aq_enqueue(Q, "delegate", "coordinator", "{\"task\":\"launch_rocket\"}");
+    j = aq_finished(Q, id);
     cr_assert_eq(j.state, JOB_FAILED);
     cr_assert(strstr(j.last_error, "no registered agent takes 'launch_rocket'"), "%s",
               j.last_error);
@@ -131,8 +108,8 @@ Test(coordinator, delegate_routes_a_task_to_the_agent_that_takes_it)
 
 Test(coordinator, aggregate_reports_on_child_jobs)
 {
-    int64_t done = enqueue("x", "worker", NULL), bad = enqueue("x", "worker", NULL);
-    int64_t waiting = enqueue("x", "worker", NULL);
+    int64_t done = aq_enqueue(Q, "x", "worker", NULL), bad = aq_enqueue(Q, "x", "worker", NULL);
+    int64_t waiting = aq_enqueue(Q, "x", "worker", NULL);
     queue_lease_req lr = { .agent_id = "ag_w", .agent_type = "worker", .max = 2 };
     fs_job *got;
     size_t n;
@@ -147,7 +124,7 @@ Test(coordinator, aggregate_reports_on_child_jobs)
     char payload[128];
     snprintf(payload, sizeof payload, "{\"job_ids\":[%lld,%lld,%lld]}", (long long)done,
              (long long)bad, (long long)waiting);
-    fs_job j = finished(enqueue("aggregate", "coordinator", payload));
+    fs_job j = aq_finished(Q, aq_enqueue(Q, "aggregate", "coordinator", payload));
     cr_assert_eq(j.state, JOB_COMPLETED, "%s", j.last_error);
     json_t *r = json_loads(j.result, 0, NULL);
     cr_assert_eq(json_integer_value(json_object_get(r, "completed")), 1);

@@ -14,6 +14,7 @@
 #include "agents/host_local.h"
 #include "core/fs.h"
 #include "memory/embed.h"
+#include "support/agentq.h"
 #include "support/testdb.h"
 
 static tdb T;
@@ -53,19 +54,7 @@ TestSuite(data_agent, .init = setup, .fini = teardown, .timeout = 120);
 
 static fs_job run(const char *type, const char *payload)
 {
-    fs_job j = { .type = strdup(type), .target_agent = strdup("data_processor"),
-                 .payload = strdup(payload), .max_attempts = 1 };
-    cr_assert_eq(queue_enqueue(Q, &j, 1, NULL), 0);
-    int64_t id = j.id;
-    fs_job_clear(&j);
-    for (int i = 0; i < 3000; i++) {
-        fs_job_clear(&j);
-        cr_assert_eq(queue_get(Q, id, &j), 0);
-        if (j.state == JOB_COMPLETED || j.state == JOB_FAILED) return j;
-        usleep(5000);
-    }
-    cr_assert_fail("job %lld did not finish", (long long)id);
-    return j;
+    return aq_finished(Q, aq_enqueue(Q, type, "data_processor", payload));
 }
 
 /* Whether v's JSON text holds needle. */

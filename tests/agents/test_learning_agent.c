@@ -12,6 +12,7 @@
 #include "agents/host_local.h"
 #include "core/fs.h"
 #include "memory/embed.h"
+#include "support/agentq.h"
 #include "support/testdb.h"
 
 static tdb T;
@@ -47,32 +48,9 @@ static void teardown(void)
 
 TestSuite(learning_agent, .init = setup, .fini = teardown, .timeout = 120);
 
-static int64_t enqueue(const char *type, const char *payload)
-{
-    fs_job j = { .type = strdup(type), .target_agent = strdup("learning"),
-                 .payload = strdup(payload), .max_attempts = 1 };
-    cr_assert_eq(queue_enqueue(Q, &j, 1, NULL), 0);
-    int64_t id = j.id;
-    fs_job_clear(&j);
-    return id;
-}
-
-static fs_job finished(int64_t id)
-{
-    fs_job j = { 0 };
-    for (int i = 0; i < 3000; i++) {
-        fs_job_clear(&j);
-        cr_assert_eq(queue_get(Q, id, &j), 0);
-        if (j.state == JOB_COMPLETED || j.state == JOB_FAILED) return j;
-        usleep(2000);
-    }
-    cr_assert_fail("job %lld did not finish", (long long)id);
-    return j;
-}
-
 static json_t *result(int64_t id)
 {
-    fs_job j = finished(id);
+    fs_job j = aq_finished(Q, id);
     cr_assert_eq(j.state, JOB_COMPLETED, "%s: %s", j.type, j.last_error);
     json_t *r = json_loads(j.result, 0, NULL);
     fs_job_clear(&j);
@@ -81,7 +59,7 @@ static json_t *result(int64_t id)
 
 Test(learning_agent, a_decision_learns_the_option_that_works)
 {
-    json_decref(result(enqueue("choose_strategy",
+    json_decref(result(aq_enqueue(Q, "choose_strategy", "learning",
         "{\"decision\":\"follow_up_channel\",\"options\":[\"fax\",\"email\",\"call\"]}")));
     int64_t last = 0;
     for (int i = 0; i < 60; i++) { /* email works, fax and call never do */
@@ -89,13 +67,13 @@ Test(learning_agent, a_decision_learns_the_option_that_works)
         const char *arm = i % 3 == 0 ? "fax" : i % 3 == 1 ? "email" : "call";
         snprintf(p, sizeof p, "{\"decision\":\"follow_up_channel\",\"choice\":\"%s\","
                  "\"success\":%s}", arm, i % 3 == 1 ? "true" : "false");
-        last = enqueue("record_outcome", p);
+        last = aq_enqueue(Q, "record_outcome", "learning", p);
     }
-    fs_job j = finished(last);
+    fs_job j = aq_finished(Q, last);
     fs_job_clear(&j);
     int email = 0;
     for (int i = 0; i < 40; i++) {
-        json_t *r = result(enqueue("choose_strategy", "{\"decision\":\"follow_up_channel\"}"));
+        json_t *r = result(aq_enqueue(Q, "choose_strategy", "learning", "{\"decision\":\"follow_up_channel\"}"));
         email += !strcmp(json_string_value(json_object_get(r, "choice")), "email");
         json_decref(r);
     }
@@ -110,13 +88,13 @@ Test(learning_agent, success_is_predicted_from_learnt_leads)
         bool ent = i % 2 == 0;
         snprintf(p, sizeof p, "{\"lead\":{\"segment\":\"%s\",\"source\":\"web\"},"
                  "\"success\":%s}", ent ? "enterprise" : "smb", ent ? "true" : "false");
-        last = enqueue("learn_outcome", p);
+        last = aq_enqueue(Q, "learn_outcome", "learning", p);
     }
-    fs_job j = finished(last);
+    fs_job j = aq_finished(Q, last);
     fs_job_clear(&j);
-    json_t *ent = result(enqueue("predict_success",
+    json_t *ent = result(aq_enqueue(Q, "predict_success", "learning",
                                  "{\"lead\":{\"segment\":\"enterprise\",\"source\":\"web\"}}"));
-    json_t *smb = result(enqueue("predict_success",
+    json_t *smb = result(aq_enqueue(Q, "predict_success", "learning",
                                  "{\"lead\":{\"segment\":\"smb\",\"source\":\"web\"}}"));
     double pe = json_real_value(json_object_get(ent, "probability"));
     double ps = json_real_value(json_object_get(smb, "probability"));
@@ -128,7 +106,7 @@ Test(learning_agent, success_is_predicted_from_learnt_leads)
 
 Test(learning_agent, other_outcomes_become_lessons_in_memory)
 {
-    json_t *r = result(enqueue("learn_outcome",
+    json_t *r = result(aq_enqueue(Q, "learn_outcome", "learning",
                                "{\"source\":\"code_review\",\"path\":\"src/core\","
                                "\"issues\":{\"count\":3}}"));
     json_int_t id = json_integer_value(json_object_get(r, "lesson"));
@@ -151,12 +129,12 @@ Test(learning_agent, bad_requests_fail_without_retry)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         if (!strcmp(bad[i][0], "teach")) continue; /* not leased: not our type */
-        fs_job j = finished(enqueue(bad[i][0], bad[i][1]));
+        fs_job j = aq_finished(Q, aq_enqueue(Q, bad[i][0], "learning", bad[i][1]));
         cr_assert_eq(j.state, JOB_FAILED, "%s %s", bad[i][0], bad[i][1]);
         cr_assert_eq(j.attempts, 1);
         fs_job_clear(&j);
     }
-    json_t *r = result(enqueue("choose_strategy", "{\"decision\":\"follow_up\"}"));
+    json_t *r = result(aq_enqueue(Q, "choose_strategy", "learning", "{\"decision\":\"follow_up\"}"));
     cr_assert_not_null(json_object_get(r, "choice"), "follow_up has default options");
     json_decref(r);
 }

@@ -14,6 +14,7 @@
 #include "agents/builtin/monitoring.h"
 #include "agents/host_local.h"
 #include "core/fs.h"
+#include "support/agentq.h"
 #include "support/testdb.h"
 #include "support/vecdata.h"
 
@@ -59,35 +60,11 @@ static void teardown(void)
 
 TestSuite(monitoring, .init = setup, .fini = teardown, .timeout = 120);
 
-static int64_t enqueue(const char *type, const char *target, const char *payload)
-{
-    fs_job j = { .type = strdup(type), .target_agent = strdup(target),
-                 .payload = payload ? strdup(payload) : NULL, .max_attempts = 1 };
-    cr_assert_eq(queue_enqueue(Q, &j, 1, NULL), 0);
-    int64_t id = j.id;
-    fs_job_clear(&j);
-    return id;
-}
-
-/* Waits for job id to finish; returns it. */
-static fs_job finished(int64_t id)
-{
-    fs_job j = { 0 };
-    for (int i = 0; i < 3000; i++) {
-        fs_job_clear(&j);
-        cr_assert_eq(queue_get(Q, id, &j), 0);
-        if (j.state == JOB_COMPLETED || j.state == JOB_FAILED) return j;
-        usleep(10000);
-    }
-    cr_assert_fail("job %lld did not finish", (long long)id);
-    return j;
-}
-
 /* Runs a monitoring job to the end; returns its result (the caller
  * json_decref()s). */
 static json_t *run(const char *type, const char *payload)
 {
-    fs_job j = finished(enqueue(type, "monitoring", payload));
+    fs_job j = aq_finished(Q, aq_enqueue(Q, type, "monitoring", payload));
     cr_assert_eq(j.state, JOB_COMPLETED, "%s: %s", type, j.last_error);
     json_t *r = json_loads(j.result, 0, NULL);
     cr_assert_not_null(r);
@@ -179,7 +156,7 @@ static json_t *metric(json_t *res, const char *name)
 
 Test(monitoring, check_metrics_flags_a_spike_after_a_steady_history)
 {
-    for (int i = 0; i < 3; i++) enqueue("work", "nobody", NULL);
+    for (int i = 0; i < 3; i++) aq_enqueue(Q, "work", "nobody", NULL);
     for (int i = 0; i < 12; i++) {
         json_t *res = run("check_metrics", "{}");
         json_t *m = metric(res, "depth:work");
@@ -187,7 +164,7 @@ Test(monitoring, check_metrics_flags_a_spike_after_a_steady_history)
         cr_assert(json_is_false(json_object_get(m, "anomaly")));
         json_decref(res);
     }
-    for (int i = 0; i < 40; i++) enqueue("work", "nobody", NULL);
+    for (int i = 0; i < 40; i++) aq_enqueue(Q, "work", "nobody", NULL);
     json_t *res = run("check_metrics", "{}");
     json_t *m = metric(res, "depth:work");
     cr_assert_eq(json_real_value(json_object_get(m, "value")), 43.0);
@@ -248,7 +225,7 @@ Test(monitoring, bad_payloads_fail_for_good)
                              { "optimize_performance", "{\"candidates\":[0]}" },
                              { "health_check", "{\"pending_age_ms\":0}" } };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        fs_job j = finished(enqueue(bad[i][0], "monitoring", bad[i][1]));
+        fs_job j = aq_finished(Q, aq_enqueue(Q, bad[i][0], "monitoring", bad[i][1]));
         cr_assert_eq(j.state, JOB_FAILED, "%s %s", bad[i][0], bad[i][1]);
         fs_job_clear(&j);
     }
