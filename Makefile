@@ -9,7 +9,7 @@
 CC      ?= cc
 SANITIZE ?=
 BUILD   ?= build
-PKGS    := sqlite3 libmicrohttpd jansson libcurl
+PKGS    := sqlite3 libmicrohttpd jansson libcurl libpq
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow \
            -Wno-missing-field-initializers -MMD -MP -Isrc \

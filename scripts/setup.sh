@@ -5,13 +5,15 @@
 set -euo pipefail
 
 need=(pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
-      libcurl4-openssl-dev libstemmer-dev)
+      libcurl4-openssl-dev libstemmer-dev libpq-dev)
 case "${1:-build}" in
-  test)  need+=(libcriterion-dev curl procps python3) ;;
+  # postgresql-15: scripts/pg.sh's throwaway cluster, on which the store
+  # and queue suites run a second time.
+  test)  need+=(libcriterion-dev curl procps python3 postgresql-15) ;;
   # g++ and FAISS (with OpenBLAS) for bench/faiss_bench.cpp, the anchor of
   # `flowstate bench vectors`.
   bench) need+=(libcriterion-dev curl procps wrk nginx-light sqlite3
-                g++ libfaiss-dev libopenblas-dev) ;;
+                g++ libfaiss-dev libopenblas-dev postgresql-15) ;;
   fuzz)  need+=(clang libclang-rt-14-dev) ;;
 esac
 

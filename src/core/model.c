@@ -218,3 +218,20 @@ void fs_schedules_free(fs_schedule *s, size_t n)
     for (size_t i = 0; i < n; i++) fs_schedule_clear(&s[i]);
     free(s);
 }
+
+void fs_evolution_clear(fs_evolution *e)
+{
+    free(e->type);
+    free(e->component);
+    free(e->description);
+    free(e->proposed_by);
+    free(e->status);
+    free(e->data);
+    memset(e, 0, sizeof *e);
+}
+
+void fs_evolutions_free(fs_evolution *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fs_evolution_clear(&e[i]);
+    free(e);
+}

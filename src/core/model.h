@@ -207,4 +207,23 @@ typedef struct fs_schedule {
 void fs_schedule_clear(fs_schedule *s);
 void fs_schedules_free(fs_schedule *s, size_t n);
 
+/* One entry of the evolution log (evolution/evolution.h says how it moves
+ * and what data holds). */
+typedef struct fs_evolution {
+    int64_t id;
+    char *type;          /* parameter_tuning, knowledge_acquisition, ... */
+    char *component;     /* what it changes, e.g. "memory.ef_search" */
+    char *description;
+    char *proposed_by;
+    char *status;        /* proposed, validated, applied, rolled_back,
+                            rejected */
+    char *data;          /* JSON object: change, metrics, monitor, history */
+    int64_t rev;         /* bumped by each update (optimistic concurrency) */
+    int64_t created_at, updated_at;
+    int64_t applied_at;  /* 0 = never applied */
+} fs_evolution;
+
+void fs_evolution_clear(fs_evolution *e);
+void fs_evolutions_free(fs_evolution *e, size_t n);
+
 #endif

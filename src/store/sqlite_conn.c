@@ -206,6 +206,22 @@ static const char *const sql_text[SQ__COUNT] = {
      * two schedulers enqueuing the same instant. */
     [SQ_SCHED_FIRE] = "UPDATE schedules SET last_fire=?2 WHERE name=?1 AND "
                       "enabled AND coalesce(last_fire,0)<?2",
+    [SQ_EVO_INSERT] =
+        "INSERT INTO evolution_events(type,component,description,proposed_by,"
+        "status,data,rev,created_at,updated_at,applied_at) "
+        "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?7,?8) RETURNING id",
+    [SQ_EVO_GET] = "SELECT " SQLC_EVOLUTION_COLS " FROM evolution_events "
+                   "WHERE id=?1",
+    /* NULL filters match everything; ?4 = 0 starts from the newest. */
+    [SQ_EVO_LIST] =
+        "SELECT " SQLC_EVOLUTION_COLS " FROM evolution_events WHERE "
+        "(?1 IS NULL OR status=?1) AND (?2 IS NULL OR type=?2) AND "
+        "(?3 IS NULL OR component=?3) AND (?4=0 OR id<?4) "
+        "ORDER BY id DESC LIMIT ?5",
+    /* Only when nobody updated it since it was read (rev ?7). */
+    [SQ_EVO_UPDATE] =
+        "UPDATE evolution_events SET status=?2,description=?3,data=?4,"
+        "applied_at=?5,updated_at=?6,rev=rev+1 WHERE id=?1 AND rev=?7",
 };
 
 static const char *const migrations[] = {
@@ -381,6 +397,22 @@ static const char *const migrations[] = {
     " last_fire INTEGER,"
     " created_at INTEGER NOT NULL,"
     " updated_at INTEGER NOT NULL);",
+    /* 7: the evolution log (evolution/evolution.h); data is the JSON of
+     * the change, its metrics, its monitor and its history. */
+    "CREATE TABLE evolution_events("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " type TEXT NOT NULL,"
+    " component TEXT NOT NULL,"
+    " description TEXT NOT NULL,"
+    " proposed_by TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " data TEXT NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " applied_at INTEGER);"
+    "CREATE INDEX evolution_component ON evolution_events(component,status);"
+    "CREATE INDEX evolution_status ON evolution_events(status,id);",
 };
 
 int sqlc_err(sqlc *c, int rc, const char *what)
@@ -633,6 +665,22 @@ void sqlc_read_schedule(sqlite3_stmt *s, fs_schedule *out)
     out->last_fire = sqlite3_column_int64(s, 4);
     out->created_at = sqlite3_column_int64(s, 5);
     out->updated_at = sqlite3_column_int64(s, 6);
+}
+
+void sqlc_read_evolution(sqlite3_stmt *s, fs_evolution *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(s, 0);
+    out->type = col_text(s, 1);
+    out->component = col_text(s, 2);
+    out->description = col_text(s, 3);
+    out->proposed_by = col_text(s, 4);
+    out->status = col_text(s, 5);
+    out->data = col_text(s, 6);
+    out->rev = sqlite3_column_int64(s, 7);
+    out->created_at = sqlite3_column_int64(s, 8);
+    out->updated_at = sqlite3_column_int64(s, 9);
+    out->applied_at = sqlite3_column_int64(s, 10);
 }
 
 static int64_t current_version(sqlc *c)

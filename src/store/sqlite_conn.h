@@ -37,6 +37,9 @@
 #define SQLC_EVENT_COLS "run_id,seq,at,type,step,item,attempt,error,data"
 #define SQLC_SCHEDULE_COLS                                                   \
     "name,cron,job,enabled,last_fire,created_at,updated_at"
+#define SQLC_EVOLUTION_COLS                                                  \
+    "id,type,component,description,proposed_by,status,data,rev,"            \
+    "created_at,updated_at,applied_at"
 
 /* Statement ids: one SQL text each, prepared on first use per connection. */
 typedef enum {
@@ -60,6 +63,7 @@ typedef enum {
     SQ_SIGNAL_DELETE,
     SQ_SCHED_GET, SQ_SCHED_PUT, SQ_SCHED_LIST, SQ_SCHED_DELETE,
     SQ_SCHED_FIRE,
+    SQ_EVO_INSERT, SQ_EVO_GET, SQ_EVO_LIST, SQ_EVO_UPDATE,
     SQ__COUNT
 } sqlc_stmt_id;
 
@@ -98,6 +102,8 @@ void sqlc_read_task(sqlite3_stmt *s, fs_run_task *t);
 void sqlc_read_event(sqlite3_stmt *s, fs_run_event *e);
 /* Columns SQLC_SCHEDULE_COLS from column 0. */
 void sqlc_read_schedule(sqlite3_stmt *s, fs_schedule *out);
+/* Columns SQLC_EVOLUTION_COLS from column 0. */
+void sqlc_read_evolution(sqlite3_stmt *s, fs_evolution *out);
 
 /* Applies pending schema migrations inside transactions.  0 or FS_EIO. */
 int sqlc_migrate(sqlc *c, int64_t now);

@@ -136,6 +136,14 @@ typedef struct store_job_signal {
 
 void store_job_signals_free(store_job_signal *s, size_t n);
 
+typedef struct store_evolution_filter {
+    const char *status;     /* NULL = any */
+    const char *type;       /* NULL = any */
+    const char *component;  /* NULL = any */
+    int64_t before_id;      /* cursor: ids < this; 0 = from newest */
+    int limit;              /* 1..1001 */
+} store_evolution_filter;
+
 typedef struct store_ops {
     const char *name;
     void (*close)(store *st);
@@ -227,6 +235,12 @@ typedef struct store_ops {
     int (*schedule_delete)(store *st, const char *name);
     int (*schedule_fire)(store *st, const char *name, int64_t fire_at,
                          fs_job *job, int64_t now, bool *fired);
+
+    int (*evolution_add)(store *st, fs_evolution *e, int64_t now);
+    int (*evolution_get)(store *st, int64_t id, fs_evolution *out);
+    int (*evolution_list)(store *st, const store_evolution_filter *f,
+                          fs_evolution **out, size_t *n);
+    int (*evolution_update)(store *st, fs_evolution *e, int64_t now);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -571,5 +585,36 @@ static inline int store_schedule_fire(store *st, const char *name,
                                       int64_t fire_at, fs_job *job,
                                       int64_t now, bool *fired)
 { return st->ops->schedule_fire(st, name, fire_at, job, now, fired); }
+
+/* --- The evolution log (evolution/evolution.h) -------------------------- */
+
+/*
+ * Appends an entry.  In: type, component, description, proposed_by,
+ * status, data (JSON text), applied_at.  OUT: e->id, e->rev = 1,
+ * created_at = updated_at = now.  Errors: FS_EINVAL (a field missing),
+ * FS_EIO.
+ */
+static inline int store_evolution_add(store *st, fs_evolution *e, int64_t now)
+{ return st->ops->evolution_add(st, e, now); }
+
+/* Errors: FS_ENOTFOUND.  OUT: *out (fs_evolution_clear). */
+static inline int store_evolution_get(store *st, int64_t id, fs_evolution *out)
+{ return st->ops->evolution_get(st, id, out); }
+
+/* Entries matching f, newest (highest id) first.  OUT: *out
+ * (fs_evolutions_free), *n. */
+static inline int store_evolution_list(store *st,
+                                       const store_evolution_filter *f,
+                                       fs_evolution **out, size_t *n)
+{ return st->ops->evolution_list(st, f, out, n); }
+
+/*
+ * Writes e's status, description, data and applied_at if the stored rev
+ * is still e->rev; then e->rev is one more and updated_at = now.  Errors:
+ * FS_ECONFLICT (someone updated it first: read it again), FS_ENOTFOUND.
+ */
+static inline int store_evolution_update(store *st, fs_evolution *e,
+                                         int64_t now)
+{ return st->ops->evolution_update(st, e, now); }
 
 #endif

@@ -28,7 +28,7 @@
  * them run beside the writer and see every committed batch.
  *
  * The workflow operations live in store_sqlite_wf.c, the schedule ones in
- * store_sqlite_sched.c; they reach the group commit and the reader pool
+ * store_sqlite_sched.c, the evolution log in store_sqlite_evo.c; they reach the group commit and the reader pool
  * through store_sqlite.h.
  */
 #include <pthread.h>
@@ -1747,6 +1747,10 @@ static const store_ops sqlite_ops = {
     .schedule_list = sqs_schedule_list,
     .schedule_delete = sqs_schedule_delete,
     .schedule_fire = sqs_schedule_fire,
+    .evolution_add = sqs_evolution_add,
+    .evolution_get = sqs_evolution_get,
+    .evolution_list = sqs_evolution_list,
+    .evolution_update = sqs_evolution_update,
 };
 
 /* Process-wide SQLite settings, before first use: no memory statistics

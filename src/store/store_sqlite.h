@@ -66,4 +66,11 @@ int sqs_schedule_delete(store *st, const char *name);
 int sqs_schedule_fire(store *st, const char *name, int64_t fire_at,
                       fs_job *job, int64_t now, bool *fired);
 
+/* store_sqlite_evo.c: the evolution log ops of store.h. */
+int sqs_evolution_add(store *st, fs_evolution *e, int64_t now);
+int sqs_evolution_get(store *st, int64_t id, fs_evolution *out);
+int sqs_evolution_list(store *st, const store_evolution_filter *f,
+                       fs_evolution **out, size_t *n);
+int sqs_evolution_update(store *st, fs_evolution *e, int64_t now);
+
 #endif
