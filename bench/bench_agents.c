@@ -123,7 +123,7 @@ static double agent(void)
 {
     env e;
     env_open(&e, "agent");
-    agent_host *h = host_local_open(e.q, e.reg, NULL, NULL);
+    agent_host *h = host_local_open(e.q, e.reg, NULL, NULL, NULL);
     agent_runtime *rt;
     int64_t t0 = fs_mono_ns();
     int rc = agent_start(&rt, h, &NOOP, &(agent_config){ .concurrency = WORKERS });

@@ -1,7 +1,7 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
  * command from a static table (serve, worker, job, agent, queue, memory,
- * search, import, workflow, schedule, bench).
+ * search, import, workflow, schedule, evolution, bench).
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +27,7 @@ static const command commands[] = {
     { "import", cli_import_main, "import JSONL, CSV and text files into memory" },
     { "workflow", cli_workflow_main, "validate, register, run and watch workflows" },
     { "schedule", cli_schedule_main, "add, list and remove periodic jobs (cron)" },
+    { "evolution", cli_evolution_main, "the changes agents make: list, approve, roll back" },
     { "bench", cli_bench_main, "benchmark the vector indexes (FAISS beside)" },
 };
 
@@ -34,7 +35,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: flowstate <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\n'flowstate <command> --help' describes each command.\n");
 }
 

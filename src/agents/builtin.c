@@ -114,3 +114,51 @@ void builtin_stop(builtin_set *set)
     for (size_t i = 0; i < set->n; i++) agent_stop(set->rt[i]);
     free(set);
 }
+
+static const struct {
+    const char *agent, *name, *cron, *job;
+} SCHEDULES[] = {
+    { "monitoring", "monitoring.health_check", "@every 1m",
+      "{\"type\":\"health_check\",\"target_agent\":\"monitoring\","
+      "\"timeout_ms\":60000}" },
+    { "monitoring", "monitoring.check_metrics", "@every 5m",
+      "{\"type\":\"check_metrics\",\"target_agent\":\"monitoring\","
+      "\"timeout_ms\":60000}" },
+    { "learning", "learning.evolve", "@every 10m",
+      "{\"type\":\"evolve\",\"target_agent\":\"learning\","
+      "\"timeout_ms\":60000}" },
+};
+
+/* Stores schedule i unless this database had it once.  OUT: *added. */
+static int schedule_once(store *st, size_t i, int64_t now, bool *added)
+{
+    char key[96], *stored = NULL, *mark = xasprintf("installed %lld", (long long)now);
+    snprintf(key, sizeof key, "default_schedule:%s", SCHEDULES[i].name);
+    int rc = store_setting_init(st, key, mark, &stored);
+    *added = !rc && !strcmp(stored, mark);
+    if (*added) {
+        fs_schedule s = { .name = (char *)SCHEDULES[i].name,
+                          .cron = (char *)SCHEDULES[i].cron,
+                          .job = (char *)SCHEDULES[i].job, .enabled = true };
+        bool existed;
+        rc = store_schedule_put(st, &s, now, &existed);
+    }
+    free(stored);
+    free(mark);
+    return rc;
+}
+
+int builtin_schedules(store *st, const char *list, int64_t now, size_t *added)
+{
+    const char *names[NAGENTS];
+    size_t n;
+    char err[128];
+    *added = 0;
+    int rc = builtin_names_of(list, names, NAGENTS, &n, err, sizeof err);
+    for (size_t i = 0; !rc && i < sizeof SCHEDULES / sizeof *SCHEDULES; i++) {
+        bool runs = false, one;
+        for (size_t k = 0; k < n; k++) runs |= !strcmp(names[k], SCHEDULES[i].agent);
+        if (runs && !(rc = schedule_once(st, i, now, &one))) *added += one;
+    }
+    return rc;
+}

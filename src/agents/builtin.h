@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "agents/runtime.h"
+#include "store/store.h"
 
 typedef struct builtin_set builtin_set;
 
@@ -37,5 +38,15 @@ int builtin_check(const char *list, char *err, size_t errlen);
 int builtin_start(builtin_set **out, agent_host *host, const char *list,
                   int concurrency, struct llm *llm, char *err, size_t errlen);
 void builtin_stop(builtin_set *set);
+
+/*
+ * The monitoring and learning cycles: for each agent of list ("all",
+ * "none" or names) with a default schedule - monitoring.health_check
+ * every minute, monitoring.check_metrics every 5 minutes, learning.evolve
+ * every 10 minutes - stores it the first time this database sees it (a
+ * setting remembers that), so a schedule changed or removed later stays
+ * so.  OUT: *added.  Errors: the store's.
+ */
+int builtin_schedules(store *st, const char *list, int64_t now, size_t *added);
 
 #endif

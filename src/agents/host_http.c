@@ -317,10 +317,44 @@ static int recall_check(agent_host *h, size_t samples, int ef, double *recall)
     return rc;
 }
 
-static int set_ef(agent_host *h, int ef)
+/* The evolution log, with the agent's token: the server signs what it
+ * does with the agent's name. */
+static int evo_propose(agent_host *h, const json_t *proposal, json_t **out)
 {
-    return call(H(h), true, "PUT", "/v1/memory/index/ef", json_pack("{s:i}", "ef", ef),
-                NULL);
+    return call(H(h), false, "POST", "/v1/evolution", json_deep_copy(proposal), out);
+}
+
+static int evo_step(agent_host *h, int64_t id, const char *step,
+                    const json_t *body, json_t **out)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/evolution/%lld/%s", (long long)id, step);
+    return call(H(h), false, "POST", path, body ? json_deep_copy(body) : json_object(),
+                out);
+}
+
+static int evo_list(agent_host *h, const char *status, const char *component,
+                    json_t **out)
+{
+    char *c = component ? client_escape(component) : NULL;
+    char *path = xasprintf("/v1/evolution?limit=1000%s%s%s%s", status ? "&status=" : "",
+                           status ? status : "", c ? "&component=" : "", c ? c : "");
+    json_t *got = NULL;
+    int rc = call(H(h), false, "GET", path, NULL, &got);
+    if (!rc) *out = json_incref(json_object_get(got, "events"));
+    json_decref(got);
+    free(path);
+    free(c);
+    return rc;
+}
+
+static int evo_settings(agent_host *h, json_t **out)
+{
+    json_t *got = NULL;
+    int rc = call(H(h), false, "GET", "/v1/evolution/settings", NULL, &got);
+    if (!rc) *out = json_incref(json_object_get(got, "settings"));
+    json_decref(got);
+    return rc;
 }
 
 static void close_host(agent_host *h)
@@ -338,7 +372,8 @@ static void close_host(agent_host *h)
 static const agent_host_ops http_ops = {
     reg_agent, agent_beat, lease, job_beat, complete, fail, job_create,
     mem_add, mem_search, state_get, state_put, job_get, workflows, run_start,
-    agents, report, recall_check, set_ef, close_host,
+    agents, report, recall_check, evo_propose, evo_step, evo_list,
+    evo_settings, close_host,
 };
 
 agent_host *host_http_open(const char *url, const char *admin_key,

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/xmem.h"
 
 typedef struct local_host {
@@ -22,6 +23,7 @@ typedef struct local_host {
     registry *reg;
     memory *mem;
     workflow *wf;
+    evolution *evo;
 } local_host;
 
 static local_host *L(agent_host *h) { return (local_host *)h; }
@@ -214,10 +216,56 @@ static int recall_check(agent_host *h, size_t samples, int ef, double *recall)
     return memory_recall_check(L(h)->mem, samples, ef, recall);
 }
 
-static int set_ef(agent_host *h, int ef)
+/* An evolution error: logged with its reason, returned. */
+static int evo_rc(int rc, const evolution_err *err)
 {
-    if (!L(h)->mem) return FS_EINVAL;
-    return memory_set_ef(L(h)->mem, ef);
+    if (rc) log_warn("evolution: %s%s%s", err->field, *err->field ? " " : "", err->msg);
+    return rc;
+}
+
+static int evo_propose(agent_host *h, const json_t *proposal, json_t **out)
+{
+    evolution_err err = { 0 };
+    if (!L(h)->evo) return FS_EINVAL;
+    return evo_rc(evolution_propose(L(h)->evo, proposal, out, &err), &err);
+}
+
+static double num(const json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static int evo_step(agent_host *h, int64_t id, const char *step,
+                    const json_t *body, json_t **out)
+{
+    evolution *ev = L(h)->evo;
+    evolution_err err = { 0 };
+    int rc = FS_EINVAL;
+    if (!ev) return FS_EINVAL;
+    if (!strcmp(step, "validate"))
+        rc = evolution_validate(ev, id, body, out, &err);
+    else if (!strcmp(step, "observe"))
+        rc = evolution_observe(ev, id, num(body, "sum"), num(body, "count"), out,
+                               &err);
+    else if (!strcmp(step, "check"))
+        rc = evolution_check(ev, id, "monitoring", out, &err);
+    return evo_rc(rc, &err);
+}
+
+static int evo_list(agent_host *h, const char *status, const char *component,
+                    json_t **out)
+{
+    store_evolution_filter f = { .status = status, .component = component,
+                                 .limit = 1000 };
+    int64_t next;
+    if (!L(h)->evo) return FS_EINVAL;
+    return evolution_list(L(h)->evo, &f, out, &next);
+}
+
+static int evo_settings(agent_host *h, json_t **out)
+{
+    if (!L(h)->evo) return FS_EINVAL;
+    return evolution_settings(L(h)->evo, out);
 }
 
 static void close_host(agent_host *h) { free(h); }
@@ -225,12 +273,14 @@ static void close_host(agent_host *h) { free(h); }
 static const agent_host_ops local_ops = {
     reg_agent, agent_beat, lease, job_beat, complete, fail, job_create,
     mem_add, mem_search, state_get, state_put, job_get, workflows, run_start,
-    agents, report, recall_check, set_ef, close_host,
+    agents, report, recall_check, evo_propose, evo_step, evo_list,
+    evo_settings, close_host,
 };
 
-agent_host *host_local_open(queue *q, registry *reg, memory *mem, workflow *wf)
+agent_host *host_local_open(queue *q, registry *reg, memory *mem, workflow *wf,
+                            evolution *evo)
 {
     local_host *h = xcalloc(1, sizeof *h);
-    *h = (local_host){ { &local_ops }, q, reg, mem, wf };
+    *h = (local_host){ { &local_ops }, q, reg, mem, wf, evo };
     return &h->base;
 }

@@ -187,9 +187,39 @@ int agent_recall_check(agent_ctx *c, size_t samples, int ef, double *recall)
     return c->rt->host->ops->recall_check(c->rt->host, samples, ef, recall);
 }
 
-int agent_set_ef(agent_ctx *c, int ef)
+int agent_evolution_propose(agent_ctx *c, const json_t *proposal, json_t **out)
 {
-    return c->rt->host->ops->set_ef(c->rt->host, ef);
+    json_t *p = json_deep_copy(proposal);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        return FS_EINVAL;
+    }
+    if (!json_object_get(p, "proposed_by"))
+        json_object_set_new(p, "proposed_by", json_string(c->rt->cfg.name));
+    int rc = c->rt->host->ops->evolution_propose(c->rt->host, p, out);
+    json_decref(p);
+    return rc;
+}
+
+int agent_evolution_step(agent_ctx *c, int64_t id, const char *step,
+                         const json_t *body, json_t **out)
+{
+    json_t *entry = NULL;
+    int rc = c->rt->host->ops->evolution_step(c->rt->host, id, step, body, &entry);
+    if (!rc && out) *out = entry;
+    else json_decref(entry);
+    return rc;
+}
+
+int agent_evolution_list(agent_ctx *c, const char *status,
+                         const char *component, json_t **out)
+{
+    return c->rt->host->ops->evolution_list(c->rt->host, status, component, out);
+}
+
+int agent_evolution_settings(agent_ctx *c, json_t **out)
+{
+    return c->rt->host->ops->evolution_settings(c->rt->host, out);
 }
 
 int agent_run_start(agent_ctx *c, const char *workflow, const json_t *inputs,

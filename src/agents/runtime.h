@@ -97,10 +97,19 @@ typedef struct agent_host_ops {
     int (*agents)(agent_host *h, json_t **list);
     /* The system report (agents/sysreport.h).  OUT: *out. */
     int (*report)(agent_host *h, json_t **out);
-    /* The vector index's health and beam (memory_recall_check,
-     * memory_set_ef).  OUT: *recall. */
+    /* The vector index's health (memory_recall_check).  OUT: *recall. */
     int (*recall_check)(agent_host *h, size_t samples, int ef, double *recall);
-    int (*set_ef)(agent_host *h, int ef);
+    /* The evolution log (evolution/evolution.h): a proposal, a step on an
+     * entry ("validate", "observe" or "check", with that call's body), a
+     * filtered list (status, component: NULL = any) and the settings.
+     * OUT: *out. */
+    int (*evolution_propose)(agent_host *h, const json_t *proposal,
+                             json_t **out);
+    int (*evolution_step)(agent_host *h, int64_t id, const char *step,
+                          const json_t *body, json_t **out);
+    int (*evolution_list)(agent_host *h, const char *status,
+                          const char *component, json_t **out);
+    int (*evolution_settings)(agent_host *h, json_t **out);
     void (*close)(agent_host *h);
 } agent_host_ops;
 
@@ -168,9 +177,18 @@ int agent_run_start(agent_ctx *c, const char *workflow, const json_t *inputs,
 /* The system report (agents/sysreport.h).  OUT: *out (a new reference). */
 int agent_report(agent_ctx *c, json_t **out);
 /* Recall@10 of the vector index at beam ef over up to samples queries
- * (memory_recall_check), and the default beam of searches (memory_set_ef). */
+ * (memory_recall_check). */
 int agent_recall_check(agent_ctx *c, size_t samples, int ef, double *recall);
-int agent_set_ef(agent_ctx *c, int ef);
+/* The evolution log (the host ops above).  A proposal without
+ * "proposed_by" is signed with this agent's name.  OUT: *out (a new
+ * reference): the entry, [entries newest first] or {component:{"value",
+ * "event","applied_at"}}; out may be NULL for a step. */
+int agent_evolution_propose(agent_ctx *c, const json_t *proposal, json_t **out);
+int agent_evolution_step(agent_ctx *c, int64_t id, const char *step,
+                         const json_t *body, json_t **out);
+int agent_evolution_list(agent_ctx *c, const char *status,
+                         const char *component, json_t **out);
+int agent_evolution_settings(agent_ctx *c, json_t **out);
 /* This agent's versioned state: OUT *state (a new reference; {} when none
  * yet) and *version (0 when none). */
 int agent_state_get(agent_ctx *c, json_t **state, int64_t *version);

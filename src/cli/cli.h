@@ -37,6 +37,9 @@ int cli_import_main(int argc, char **argv);
 int cli_workflow_main(int argc, char **argv);
 /* Periodic jobs: `flowstate schedule add|list|rm` (cli_schedule.c). */
 int cli_schedule_main(int argc, char **argv);
+/* The evolution log: `flowstate evolution list|show|settings|approve|
+ * reject|rollback` (cli_evolution.c). */
+int cli_evolution_main(int argc, char **argv);
 /* `flowstate bench vectors` runs in-process, no server (cli_bench.c);
  * exit 0 ok, 1 bad or missing data files, 2 usage. */
 int cli_bench_main(int argc, char **argv);

@@ -521,9 +521,21 @@ static const char *const known[] = { "type",           "component",
                                      "change",         "metrics_before",
                                      "metrics_after",  "require" };
 
+/* The process's own rule for the new value (evolution_config.check). */
+static int value_check(evolution *ev, const char *component, json_t *data,
+                       evolution_err *err)
+{
+    json_t *to = json_object_get(json_object_get(data, "change"), "to");
+    char why[200] = "";
+    if (!to || !ev->cfg.check ||
+        !ev->cfg.check(ev->cfg.ctx, component, to, why, sizeof why))
+        return 0;
+    return fail(err, FS_EINVAL, "change", "cannot set %s: %s", component, why);
+}
+
 /* Checks a proposal and fills e (row fields and data). */
-static int proposal_read(const json_t *p, entry *e, bool *samples,
-                         evolution_err *err)
+static int proposal_read(evolution *ev, const json_t *p, entry *e,
+                         bool *samples, evolution_err *err)
 {
     const char *type, *component, *desc, *by, *k;
     json_t *v;
@@ -545,6 +557,7 @@ static int proposal_read(const json_t *p, entry *e, bool *samples,
     if (!rc) rc = text_field(p, "proposed_by", 128, &by, err);
     e->data = json_object();
     if (!rc) rc = change_read(p, e->data, err);
+    if (!rc) rc = value_check(ev, component, e->data, err);
     if (!rc) rc = require_read(p, e->data, err);
     if (!rc) rc = samples_read(p, e->data, &a, &b, samples, err);
     if (!rc && !strcmp(type, "parameter_tuning") && !json_object_get(e->data, "change"))
@@ -562,7 +575,7 @@ int evolution_propose(evolution *ev, const json_t *proposal, json_t **out,
 {
     entry e = { 0 };
     bool samples = false;
-    int rc = proposal_read(proposal, &e, &samples, err);
+    int rc = proposal_read(ev, proposal, &e, &samples, err);
     if (rc) goto done;
     history_add(ev, &e, "proposed", e.row.proposed_by, NULL);
     if (!json_object_get(e.data, "change")) { /* a record of something done */

@@ -67,6 +67,10 @@ typedef struct evolution_config {
     /* After a component's value changed: value is the new one, NULL when
      * it is back to its default.  Optional. */
     void (*on_change)(void *ctx, const char *component, const json_t *value);
+    /* Whether value can be a value of component: 0, or non-zero with why
+     * (a proposal to set it is refused).  Optional. */
+    int (*check)(void *ctx, const char *component, const json_t *value,
+                 char *why, size_t len);
     void *ctx;
 } evolution_config;
 

@@ -64,6 +64,18 @@ const http_route api_routes[] = {
     { "GET", "/v1/schedules/{name}", api_schedule_get, 0 },
     { "DELETE", "/v1/schedules/{name}", api_schedule_delete, 0 },
 
+    { "GET", "/v1/evolution", api_evolution_list, HTTP_AGENT },
+    { "POST", "/v1/evolution", api_evolution_propose, HTTP_AGENT },
+    { "GET", "/v1/evolution/settings", api_evolution_settings, HTTP_AGENT },
+    { "GET", "/v1/evolution/{id}", api_evolution_get, HTTP_AGENT },
+    { "POST", "/v1/evolution/{id}/validate", api_evolution_validate,
+      HTTP_AGENT },
+    { "POST", "/v1/evolution/{id}/observe", api_evolution_observe, HTTP_AGENT },
+    { "POST", "/v1/evolution/{id}/check", api_evolution_check, HTTP_AGENT },
+    { "POST", "/v1/evolution/{id}/approve", api_evolution_approve, 0 },
+    { "POST", "/v1/evolution/{id}/reject", api_evolution_reject, 0 },
+    { "POST", "/v1/evolution/{id}/rollback", api_evolution_rollback, 0 },
+
     { "POST", "/v1/search/semantic", api_search_semantic, HTTP_AGENT },
     { "POST", "/v1/search/hybrid", api_search_hybrid, HTTP_AGENT },
     { "POST", "/v1/search/similar", api_search_similar, HTTP_AGENT },

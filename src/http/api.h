@@ -5,10 +5,11 @@
  * metrics, queue stats), api_agents.c (registry and versioned state),
  * api_jobs.c (enqueue, list, show, cancel, retry), api_worker.c (the
  * worker protocol: lease, heartbeat, complete, fail), api_memory.c
- * (documents and search), api_workflows.c (definitions and runs) and
- * api_schedules.c (periodic jobs).  api.c holds the table and the JSON
- * renderers they share.  Handlers follow server.h: they read an http_req
- * and fill an http_resp, never touching MHD.
+ * (documents and search), api_workflows.c (definitions and runs),
+ * api_schedules.c (periodic jobs) and api_evolution.c (the evolution
+ * log).  api.c holds the table and the JSON renderers they share.
+ * Handlers follow server.h: they read an http_req and fill an http_resp,
+ * never touching MHD.
  *
  * The JSON contract (field names are frozen; extending is fine) is
  * exercised route by route in tests/http/test_api.c; the README's API
@@ -89,6 +90,18 @@ void api_run_get(http_req *req, http_resp *resp);
 void api_run_events(http_req *req, http_resp *resp);
 void api_run_cancel(http_req *req, http_resp *resp);
 void api_run_retry(http_req *req, http_resp *resp);
+
+/* api_evolution.c */
+void api_evolution_list(http_req *req, http_resp *resp);
+void api_evolution_propose(http_req *req, http_resp *resp);
+void api_evolution_settings(http_req *req, http_resp *resp);
+void api_evolution_get(http_req *req, http_resp *resp);
+void api_evolution_validate(http_req *req, http_resp *resp);
+void api_evolution_observe(http_req *req, http_resp *resp);
+void api_evolution_check(http_req *req, http_resp *resp);
+void api_evolution_approve(http_req *req, http_resp *resp);
+void api_evolution_reject(http_req *req, http_resp *resp);
+void api_evolution_rollback(http_req *req, http_resp *resp);
 
 /* api_schedules.c */
 void api_schedule_put(http_req *req, http_resp *resp);

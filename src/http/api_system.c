@@ -2,7 +2,8 @@
  * api_system.c - GET /v1/health, GET /metrics, GET /v1/queue/stats, and
  * for the monitoring agent over HTTP: GET /v1/system/report (sysreport.h),
  * POST /v1/memory/index/check {"samples","ef"} -> {"recall","samples","ef"}
- * (memory_recall_check) and PUT /v1/memory/index/ef {"ef"} -> {"ef"}.
+ * (memory_recall_check) and PUT /v1/memory/index/ef {"ef"} -> {"ef",
+ * "evolution"} (logged as an approved change of memory.ef_search).
  *
  * Stats come from one queue_stats() call: rows of (type, state, count,
  * oldest run_at), folded here into per-state totals (every state present,
@@ -19,6 +20,7 @@
 #include "core/fs.h"
 #include "core/metrics.h"
 #include "core/xmem.h"
+#include "evolution/evolution.h"
 #include "http/body.h"
 
 void api_health(http_req *req, http_resp *resp)
@@ -221,16 +223,39 @@ void api_index_check(http_req *req, http_resp *resp)
     json_decref(root);
 }
 
+/* PUT /v1/memory/index/ef: a person's change of ef_search, logged like
+ * any other (a proposal approved at once), so it lasts across restarts
+ * and can be rolled back. */
 void api_index_ef(http_req *req, http_resp *resp)
 {
     json_t *root = body_parse(req->body, req->body_len, false, resp);
     if (!root) return;
     body_in in = { root, "", resp };
     int64_t ef;
-    if (body_int(&in, "ef", BODY_REQUIRED, 1, MEMORY_MAX_EF, &ef)) {
-        int rc = memory_set_ef(req->app->mem, (int)ef);
-        if (rc) http_resp_fail(resp, req, rc, "set ef");
-        else http_resp_json(resp, 200, json_pack("{s:i}", "ef", memory_ef(req->app->mem)));
-    }
+    json_t *entry = NULL, *applied = NULL;
+    evolution_err err = { 0 };
+    if (!body_int(&in, "ef", BODY_REQUIRED, 1, MEMORY_MAX_EF, &ef)) goto out;
+    int before = memory_ef(req->app->mem);
+    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:{s:i,s:I}}", "type", "parameter_tuning",
+                          "component", "memory.ef_search", "description",
+                          "ef_search set through PUT /v1/memory/index/ef",
+                          "proposed_by", "api", "change", "from", before, "to",
+                          (json_int_t)ef);
+    int rc = evolution_propose(req->app->evo, p, &entry, &err);
+    json_decref(p);
+    if (!rc)
+        rc = evolution_approve(req->app->evo,
+                               json_integer_value(json_object_get(entry, "id")), "api",
+                               NULL, &applied, &err);
+    if (rc == FS_ECONFLICT || rc == FS_EINVAL)
+        http_resp_error(resp, 409, "conflict", "%s", err.msg);
+    else if (rc)
+        http_resp_fail(resp, req, rc, "set ef");
+    else
+        http_resp_json(resp, 200, json_pack("{s:i,s:O}", "ef", memory_ef(req->app->mem),
+                                            "evolution", json_object_get(applied, "id")));
+out:
+    json_decref(entry);
+    json_decref(applied);
     json_decref(root);
 }

@@ -34,6 +34,8 @@ typedef struct fs_app {
     struct memory *mem;       /* documents and semantic search */
     struct workflow *wf;      /* workflow definitions, runs, the engine */
     struct sched *sched;      /* periodic jobs (queue/sched.h), or NULL */
+    struct evolution *evo;    /* the evolution log (evolution/evolution.h) */
+    int default_ef;           /* the index's ef_search with no change applied */
     struct agent_host *agent_host; /* the built-in agents' way in */
     struct builtin_set *agents;    /* the built-in agents running (--agents) */
     struct llm *llm;               /* FLOWSTATE_LLM_*, or NULL */

@@ -6,14 +6,15 @@
  *     parse flags (usage error -> exit 2)
  *     store_open -> space_resolve -> space_embedder_open -> memory_open
  *       -> queue_open (ticker) -> sched_open (scheduler) -> registry_open
- *       -> workflow_open -> auth_open
+ *       -> workflow_open -> evolution_open (settings applied) -> agents
+ *       -> auth_open
  *       -> http_start -> print URL and key location -> write --port-file
  *     sigwait(SIGTERM | SIGINT)          (blocked in every thread, so the
  *                                         main thread is the one that wakes)
  *     app.stopping = true                new requests get 503
  *     queue_shutdown                     long-polls return at once
  *     http_stop                          in-flight requests finish
- *     workflow_close -> sched_close -> queue_close -> auth_close ->
+ *     agents stop -> evolution_close -> workflow_close -> sched_close -> queue_close -> auth_close ->
  *     registry_close -> memory_close ->
  *     embed_close ->
  *     store_close -> exit 0
@@ -39,6 +40,7 @@
 #include "core/xmem.h"
 #include "memory/embed.h"
 #include "memory/memory.h"
+#include "evolution/evolution.h"
 #include "queue/sched.h"
 #include "workflow/workflow.h"
 #include "agents/builtin.h"
@@ -60,6 +62,8 @@ typedef struct serve_opts {
     space_request space;  /* --dims, --metric, --embedder */
     const char *agents;   /* --agents: "all", "none" or names */
     int agent_concurrency;
+    double evo_margin;    /* --evolution-margin, -1 = the default */
+    bool evo_manual;      /* --evolution manual */
 } serve_opts;
 
 static void usage(FILE *out)
@@ -92,6 +96,11 @@ static void usage(FILE *out)
         "  --agents all|none|NAME,...  built-in agents to run as threads of\n"
         "                       the server (all)\n"
         "  --agent-concurrency N   worker threads per built-in agent (2)\n"
+        "  --evolution auto|manual  apply a validated change by itself when\n"
+        "                       it clears the margin, or always wait for an\n"
+        "                       approval (auto)\n"
+        "  --evolution-margin X lift a change must show to apply by itself\n"
+        "                       (0.01)\n"
         "  --help               this text\n"
         "\n"
         "environment: FLOWSTATE_API_KEY fixes the admin key;\n"
@@ -114,7 +123,7 @@ enum {
     OPT_DB = 256, OPT_HOST, OPT_PORT, OPT_PORT_FILE, OPT_SYNC, OPT_LOG_FORMAT,
     OPT_LOG_LEVEL, OPT_KEY_FILE, OPT_BODY_LIMIT, OPT_LEASE, OPT_RETENTION,
     OPT_LONG_POLLS, OPT_DIMS, OPT_METRIC, OPT_EMBEDDER, OPT_AGENTS,
-    OPT_AGENT_CONC, OPT_HELP,
+    OPT_AGENT_CONC, OPT_EVO, OPT_EVO_MARGIN, OPT_HELP,
 };
 
 /* Applies option c (long name `name`); false with a message on a bad
@@ -137,6 +146,17 @@ static bool apply_opt(serve_opts *o, int c, const char *name, const char *arg)
         if (!parse_num(arg, 1, 64, &v)) break;
         o->agent_concurrency = (int)v;
         return true;
+    case OPT_EVO:
+        if (strcmp(arg, "auto") && strcmp(arg, "manual")) break;
+        o->evo_manual = strcmp(arg, "manual") == 0;
+        return true;
+    case OPT_EVO_MARGIN: {
+        char *end;
+        double m = strtod(arg, &end);
+        if (!*arg || *end || !(m >= 0 && m <= 1)) break;
+        o->evo_margin = m;
+        return true;
+    }
     case OPT_HOST: o->host = arg; return true;
     case OPT_PORT_FILE: o->port_file = arg; return true;
     case OPT_KEY_FILE: o->key_file = arg; return true;
@@ -213,6 +233,8 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         { "embedder", required_argument, NULL, OPT_EMBEDDER },
         { "agents", required_argument, NULL, OPT_AGENTS },
         { "agent-concurrency", required_argument, NULL, OPT_AGENT_CONC },
+        { "evolution", required_argument, NULL, OPT_EVO },
+        { "evolution-margin", required_argument, NULL, OPT_EVO_MARGIN },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -223,7 +245,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         .host = "127.0.0.1", .port = 8080, .level = LOG_INFO,
         .key_file = env_key_file && *env_key_file ? env_key_file : NULL,
         .body_limit = 1 << 20, .retention_ms = -1, .agents = "all",
-        .agent_concurrency = 2,
+        .agent_concurrency = 2, .evo_margin = -1,
     };
     optind = 1;
     int c, idx = 0;
@@ -315,6 +337,55 @@ static char *index_path(const char *db)
     return xasprintf("%s.vidx", db);
 }
 
+/* The settings the evolution log may change in this process (evolution.h
+ * on_change / check): memory.ef_search is the vector index's beam. */
+static int setting_check(void *ctx, const char *component, const json_t *v,
+                         char *why, size_t len)
+{
+    (void)ctx;
+    if (strcmp(component, "memory.ef_search")) return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 1 &&
+        json_integer_value(v) <= MEMORY_MAX_EF)
+        return 0;
+    snprintf(why, len, "ef_search must be an integer in 1..%d", MEMORY_MAX_EF);
+    return FS_EINVAL;
+}
+
+static void setting_changed(void *ctx, const char *component, const json_t *v)
+{
+    fs_app *app = ctx;
+    if (strcmp(component, "memory.ef_search")) return;
+    int ef = v ? (int)json_integer_value(v) : app->default_ef;
+    int rc = memory_set_ef(app->mem, ef);
+    if (rc) log_error("evolution: cannot set ef_search %d: %s", ef, fs_strerror(rc));
+    else log_info("evolution: ef_search is %d", ef);
+}
+
+/* Opens the evolution log and applies what it says is set now. */
+static int evolution_start(fs_app *app, const serve_opts *o)
+{
+    evolution_config ec = evolution_config_default();
+    if (o->evo_margin >= 0) ec.policy.margin = o->evo_margin;
+    ec.manual = o->evo_manual;
+    ec.on_change = setting_changed;
+    ec.check = setting_check;
+    ec.ctx = app;
+    app->default_ef = memory_ef(app->mem);
+    json_t *all;
+    int rc = evolution_open(&app->evo, app->st, &app->clk, &ec);
+    if (!rc && (rc = evolution_settings(app->evo, &all)) == 0) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(all, k, v)
+            setting_changed(app, k, json_object_get(v, "value"));
+        json_decref(all);
+    }
+    if (rc)
+        fprintf(stderr, "flowstate serve: cannot open the evolution log: %s\n",
+                fs_strerror(rc));
+    return rc;
+}
+
 /* Opens every service in order; on failure closes what was opened. */
 static int services_open(fs_app *app, const serve_opts *o,
                          const char *key_file, auth_key_source *src)
@@ -372,7 +443,19 @@ static int services_open(fs_app *app, const serve_opts *o,
     }
     int added = workflow_install_templates(app->wf);
     if (added > 0) log_info("workflow: %d template(s) registered", added);
-    app->agent_host = host_local_open(app->q, app->reg, app->mem, app->wf);
+    if ((rc = evolution_start(app, o))) goto close_workflow;
+    size_t nsched;
+    if ((rc = builtin_schedules(app->st, o->agents, fs_now(&app->clk), &nsched))) {
+        fprintf(stderr, "flowstate serve: cannot store the agents' schedules: %s\n",
+                fs_strerror(rc));
+        goto close_workflow;
+    }
+    if (nsched) {
+        log_info("sched: %zu default schedule(s) of the built-in agents stored", nsched);
+        sched_changed(app->sched);
+    }
+    app->agent_host = host_local_open(app->q, app->reg, app->mem, app->wf,
+                                      app->evo);
     if ((rc = llm_from_env(&app->llm, msg, sizeof msg)) ||
         (rc = builtin_start(&app->agents, app->agent_host, o->agents,
                             o->agent_concurrency, app->llm, msg, sizeof msg))) {
@@ -392,6 +475,8 @@ close_agents:
     builtin_stop(app->agents);
     llm_close(app->llm);
     agent_host_close(app->agent_host);
+close_workflow:
+    evolution_close(app->evo);
     workflow_close(app->wf);
 close_registry:
     registry_close(app->reg);
@@ -414,6 +499,7 @@ static void services_close(fs_app *app)
     builtin_stop(app->agents); /* handlers finish or hand their jobs back */
     llm_close(app->llm);
     agent_host_close(app->agent_host);
+    evolution_close(app->evo);
     workflow_close(app->wf); /* before the queue: it listens to it */
     sched_close(app->sched); /* before the queue: it enqueues */
     queue_close(app->q);

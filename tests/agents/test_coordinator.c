@@ -29,7 +29,7 @@ static void setup(void)
     workflow_config wc = { .thread = true };
     cr_assert_eq(workflow_open(&W, T.st, Q, NULL, &wc), 0);
     cr_assert_gt(workflow_install_templates(W), 0);
-    H = host_local_open(Q, R, NULL, W);
+    H = host_local_open(Q, R, NULL, W, NULL);
     cr_assert_eq(agent_start(&RT, H, &coordinator_agent, NULL), 0);
 }
 

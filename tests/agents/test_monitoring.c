@@ -5,7 +5,10 @@
  * alerts (memory documents of kind "alert", a plan job for the
  * coordinator when critical); check_metrics flags a planted spike after a
  * steady history; optimize_performance picks the smallest ef meeting a
- * recall target on a few hundred random vectors and applies it.
+ * recall target on a few hundred random vectors and applies it through
+ * the evolution log; a planted harmful ef_search (a change whose claimed
+ * recall was a lie) is caught by health_check's recall reports and
+ * rolled back, the index's ef restored.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -28,6 +31,15 @@ static embedder *E;
 static memory *M;
 static agent_host *H;
 static agent_runtime *RT;
+static evolution *EV;
+
+/* What serve does: the log's memory.ef_search is the index's beam. */
+static void on_change(void *ctx, const char *component, const json_t *value)
+{
+    (void)ctx;
+    if (!strcmp(component, "memory.ef_search"))
+        cr_assert_eq(memory_set_ef(M, value ? (int)json_integer_value(value) : 64), 0);
+}
 
 static void setup(void)
 {
@@ -41,7 +53,10 @@ static void setup(void)
     mem_space sp = { D, VEC_COSINE, "local" };
     memory_config mc = { .hnsw = { .M = 4, .ef_construction = 16 } };
     cr_assert_eq(memory_open(&M, T.st, E, &sp, &mc), 0);
-    H = host_local_open(Q, R, M, W);
+    evolution_config ec = evolution_config_default();
+    ec.on_change = on_change;
+    cr_assert_eq(evolution_open(&EV, T.st, &fs_clock_real, &ec), 0);
+    H = host_local_open(Q, R, M, W, EV);
     agent_config cfg = { .agent_heartbeat_ms = 50 };
     cr_assert_eq(agent_start(&RT, H, &monitoring_agent, &cfg), 0);
 }
@@ -50,6 +65,7 @@ static void teardown(void)
 {
     agent_stop(RT);
     agent_host_close(H);
+    evolution_close(EV);
     memory_close(M);
     embed_close(E);
     workflow_close(W);
@@ -187,16 +203,22 @@ Test(monitoring, check_metrics_flags_a_spike_after_a_steady_history)
     fs_agent_state_clear(&s);
 }
 
-Test(monitoring, optimize_performance_picks_the_smallest_ef_meeting_the_target)
+/* n random vectors in the memory. */
+static void fill(int n)
 {
     vd_rng rng = { 99 };
     float v[D];
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < n; i++) {
         for (size_t k = 0; k < D; k++) v[k] = (float)vd_gauss(&rng);
         fs_doc d = { .content = "v", .metadata = "{}", .tags = "[]", .importance = 0.5,
                      .embedding = v, .dims = D };
         cr_assert_eq(memory_add(M, &d, 1, NULL), 0);
     }
+}
+
+Test(monitoring, optimize_performance_picks_the_smallest_ef_meeting_the_target)
+{
+    fill(400);
     cr_assert_eq(memory_set_ef(M, 777), 0);
     json_t *res = run("optimize_performance", "{\"recall_target\":0.95,\"samples\":60}");
     int after = (int)json_integer_value(json_object_get(res, "ef_after"));
@@ -215,7 +237,53 @@ Test(monitoring, optimize_performance_picks_the_smallest_ef_meeting_the_target)
     cr_assert_str_eq(json_string_value(json_object_get(change, "setting")), "ef_search");
     cr_assert_eq(json_integer_value(json_object_get(change, "from")), 777);
     cr_assert_eq(json_integer_value(json_object_get(change, "to")), after);
+    cr_assert_str_eq(json_string_value(json_object_get(change, "status")), "applied");
+    json_t *entry = NULL;
+    cr_assert_eq(evolution_get(EV, json_integer_value(json_object_get(change, "evolution")),
+                               &entry), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(entry, "component")),
+                     "memory.ef_search");
+    cr_assert_str_eq(json_string_value(json_object_get(entry, "proposed_by")), "monitoring");
+    json_decref(entry);
     json_decref(res);
+}
+
+Test(monitoring, a_harmful_ef_change_is_rolled_back_by_health_checks)
+{
+    fill(400);
+    /* planted: ef 1 "measured" at recall 0.99 - it is far lower */
+    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:{s:i,s:i},s:{s:f},s:{s:i,s:i},"
+                          "s:{s:i,s:i}}",
+                          "type", "parameter_tuning", "component", "memory.ef_search",
+                          "description", "planted", "proposed_by", "test", "change",
+                          "from", 64, "to", 1, "require", "min", 0.95, "metrics_before",
+                          "successes", 995, "trials", 1000, "metrics_after",
+                          "successes", 990, "trials", 1000), *e = NULL;
+    evolution_err err = { 0 };
+    cr_assert_eq(evolution_propose(EV, p, &e, &err), 0, "%s", err.msg);
+    json_decref(p);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "status")), "applied");
+    int64_t id = json_integer_value(json_object_get(e, "id"));
+    json_decref(e);
+    cr_assert_eq(memory_ef(M), 1);
+    const char *status = "applied";
+    int checks = 0;
+    while (!strcmp(status, "applied") && checks++ < 20) {
+        json_t *res = run("health_check", "{\"recall_samples\":20,\"recall_min\":0}");
+        json_t *ev = json_object_get(res, "evolution");
+        cr_assert_eq(json_integer_value(json_object_get(ev, "watched")), 1);
+        json_decref(res);
+        cr_assert_eq(evolution_get(EV, id, &e), 0);
+        status = strcmp(json_string_value(json_object_get(e, "status")), "applied")
+                     ? "rolled_back" : "applied";
+        json_decref(e);
+    }
+    cr_assert_str_eq(status, "rolled_back", "still applied after %d checks", checks);
+    cr_assert_leq(checks, 3);
+    cr_assert_eq(memory_ef(M), 64, "the beam is back to its default");
+    cr_assert_eq(evolution_get(EV, id, &e), 0);
+    cr_assert(strstr(json_string_value(json_object_get(e, "reason")), "regressed"));
+    json_decref(e);
 }
 
 Test(monitoring, bad_payloads_fail_for_good)

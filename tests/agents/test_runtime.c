@@ -40,7 +40,7 @@ static void setup(void)
     cr_assert_eq(registry_open(&R, T.st, NULL, NULL), 0);
     cr_assert_eq(embed_local_open(&E, SP.dims, NULL), 0);
     cr_assert_eq(memory_open(&M, T.st, E, &SP, NULL), 0);
-    H = host_local_open(Q, R, M, NULL);
+    H = host_local_open(Q, R, M, NULL, NULL);
 }
 
 static void teardown(void)

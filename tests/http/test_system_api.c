@@ -1,14 +1,17 @@
 /*
  * test_system_api.c - the monitoring routes over a real socket: GET
  * /v1/system/report, POST /v1/memory/index/check and PUT
- * /v1/memory/index/ef (admin only, bad input refused), and host_http's
- * report, recall_check and set_ef ops speaking to them.
+ * /v1/memory/index/ef (admin only, bad input refused, logged as an
+ * applied change in the evolution log), and host_http's report,
+ * recall_check and evolution ops speaking to the routes.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agents/host_http.h"
+#include "core/fs.h"
 #include "support/harness.h"
 
 static th_server S;
@@ -50,6 +53,11 @@ Test(system_api, report_check_and_ef)
     json_decref(call("PUT", "/v1/memory/index/ef", "{}", S.key, 400));
     r = call("PUT", "/v1/memory/index/ef", "{\"ef\":200}", S.key, 200);
     cr_assert_eq(json_integer_value(json_object_get(r, "ef")), 200);
+    cr_assert(json_integer_value(json_object_get(r, "evolution")) > 0);
+    json_decref(r);
+    r = call("GET", "/v1/evolution/settings", NULL, S.key, 200);
+    json_t *set = json_object_get(json_object_get(r, "settings"), "memory.ef_search");
+    cr_assert_eq(json_integer_value(json_object_get(set, "value")), 200);
     json_decref(r);
     json_decref(a);
 }
@@ -57,14 +65,37 @@ Test(system_api, report_check_and_ef)
 Test(system_api, the_http_host_speaks_to_the_routes)
 {
     agent_host *h = host_http_open(S.url, S.key, NULL);
+    static const char *const types[] = { "health_check", NULL };
+    char *id = NULL;
+    cr_assert_eq(h->ops->register_agent(h, "mon", "monitoring", types, &id), 0);
     json_t *r = NULL;
-    cr_assert_eq(h->ops->set_ef(h, 96), 0);
     cr_assert_eq(h->ops->report(h, &r), 0);
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "memory"), "ef")), 96);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "memory"), "ef")), 64);
     json_decref(r);
     double recall = 0;
     cr_assert_eq(h->ops->recall_check(h, 10, 16, &recall), 0);
     cr_assert_eq(recall, 1.0);
-    cr_assert_neq(h->ops->set_ef(h, 0), 0);
+
+    json_t *p = json_pack("{s:s,s:s,s:s,s:{s:i,s:i}}", "type", "parameter_tuning",
+                          "component", "memory.ef_search", "description", "wider",
+                          "change", "from", 64, "to", 96), *e = NULL;
+    cr_assert_eq(h->ops->evolution_propose(h, p, &e), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "status")), "proposed");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "proposed_by")), "mon");
+    int64_t eid = json_integer_value(json_object_get(e, "id"));
+    json_decref(e);
+    json_object_set_new(json_object_get(p, "change"), "to", json_integer(0));
+    cr_assert_eq(h->ops->evolution_propose(h, p, &e), FS_EINVAL, "ef 0 is refused");
+    json_decref(p);
+    json_t *obs = json_pack("{s:i,s:i}", "sum", 1, "count", 1);
+    cr_assert_eq(h->ops->evolution_step(h, eid, "observe", obs, &e), FS_ESTATE);
+    json_decref(obs);
+    cr_assert_eq(h->ops->evolution_list(h, "proposed", "memory.ef_search", &r), 0);
+    cr_assert_eq(json_array_size(r), 1);
+    json_decref(r);
+    cr_assert_eq(h->ops->evolution_settings(h, &r), 0);
+    cr_assert_eq(json_object_size(r), 0, "nothing applied");
+    json_decref(r);
+    free(id);
     agent_host_close(h);
 }

@@ -2,12 +2,18 @@
  * learning.c - the `learning` agent: turns outcomes and feedback into
  * better decisions (src/agents/learn/ does the statistics).
  *
- *   choose_strategy {"decision","options":[…]?,"context"?}
- *       -> {"decision","choice","from_context","sampled":{arm:draw}}
+ *   choose_strategy {"decision","options":[…]?,"context"?,"explore"?}
+ *       -> {"decision","choice","from_context","sampled":{arm:draw},
+ *           "policy":"applied"|"explore"}
  *       Thompson sampling over the decision's arms (options add arms; a
  *       decision seen for the first time needs them, except the ones in
- *       DEFAULT_ARMS); context defaults to the lead's segment.
+ *       DEFAULT_ARMS); context defaults to the lead's segment.  Once the
+ *       evolution log has applied a choice for the decision (component
+ *       "learning.<decision>"), that choice is made except for a share
+ *       `explore` (0.2) of the jobs, which keep sampling.
  *   record_outcome  {"decision","choice","reward" in [0,1] | "success"}
+ *       An outcome of the applied choice is also reported to its entry in
+ *       the log (observe), where the monitoring agent's checks watch it.
  *   predict_success {"lead":{…}|"features":{name:value},"segment"?}
  *       -> {"probability","features"}: online logistic regression over
  *       hashed features (a lead's short text fields as name=value, its
@@ -15,6 +21,16 @@
  *   learn_outcome   any of: {"decision","choice","reward"|"success"} (the
  *       bandit), {"lead"|"features","success"} (the model); a payload with
  *       neither (e.g. a code review's findings) becomes a "lesson" in memory
+ *   evolve {"decision"?,"min_trials"?:100}
+ *       -> {"decisions":[{"decision","applied","best","action","evolution",
+ *           "status"}]}
+ *       Per decision: its best arm by posterior mean (among arms with
+ *       min_trials outcomes) against the applied one - or, with none
+ *       applied, against the other arms pooled - proposed to the evolution
+ *       log as a parameter_tuning of "learning.<decision>" with both
+ *       samples; the log validates it and applies it when it clears the
+ *       margin.  One open proposal per decision: a proposed one for the
+ *       same arm is validated again on fresh counts, any other waits.
  *
  * State (the agent's versioned state): {"bandits":…,"model":…}.  A job
  * reads it, changes it and writes it back over the version it read,
@@ -24,6 +40,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +54,18 @@
 #include "core/xmem.h"
 
 #define STATE_TRIES 8
+#define DEFAULT_EXPLORE 0.2 /* share of choices still explored */
+#define DEFAULT_MIN_TRIALS 100
 #define MAX_FEATURES 64
 #define MAX_VALUE 64
 
 typedef struct model {
     learn_bandit *bandits;
     learn_logreg *reg;
+    /* An outcome of a decision's applied choice, reported to its
+     * evolution entry once the state is written (0: none). */
+    int64_t observe_event;
+    double observe_reward;
 } model;
 
 static const struct {
@@ -158,6 +181,31 @@ static int ensure_decision(agent_ctx *c, model *m, const char *d, const json_t *
     return 0;
 }
 
+/* The applied choice of decision d ("learning.<d>" in the evolution
+ * log's settings), if it is one of its arms.  OUT: arm (a buffer of
+ * LEARN_BANDIT_MAX_NAME + 1), *event (0 when there is none). */
+static void champion(agent_ctx *c, const model *m, const char *d, char *arm,
+                     int64_t *event)
+{
+    json_t *all = NULL;
+    char comp[LEARN_BANDIT_MAX_NAME + 16];
+    snprintf(comp, sizeof comp, "learning.%s", d);
+    *event = 0;
+    *arm = 0;
+    if (agent_evolution_settings(c, &all)) return;
+    json_t *set = json_object_get(all, comp);
+    const char *v = json_string_value(json_object_get(set, "value"));
+    learn_bandit_arm_stats st[LEARN_BANDIT_MAX_ARMS];
+    size_t n = 0;
+    if (v && !learn_bandit_stats(m->bandits, d, NULL, st, &n))
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(st[i].name, v)) {
+                snprintf(arm, LEARN_BANDIT_MAX_NAME + 1, "%s", v);
+                *event = json_integer_value(json_object_get(set, "event"));
+            }
+    json_decref(all);
+}
+
 static int choose(agent_ctx *c, model *m, const json_t *p, json_t **out)
 {
     const char *d = json_string_value(json_object_get(p, "decision"));
@@ -171,14 +219,24 @@ static int choose(agent_ctx *c, model *m, const json_t *p, json_t **out)
     learn_bandit_choice ch;
     if ((rc = learn_bandit_choose(m->bandits, d, context_of(p), &rng, &ch)))
         return agent_error_final(c, "decision '%s' has no options: give \"options\"", d);
+    double explore = DEFAULT_EXPLORE;
+    json_t *e = json_object_get(p, "explore");
+    if (e && (!json_is_number(e) || !(json_number_value(e) >= 0 && json_number_value(e) <= 1)))
+        return agent_error_final(c, "explore must be a number in [0, 1]");
+    if (e) explore = json_number_value(e);
+    char best[LEARN_BANDIT_MAX_NAME + 1];
+    int64_t event;
+    champion(c, m, d, best, &event);
+    bool exploit = event && learn_rng_uniform(&rng) >= explore;
     json_t *sampled = json_object();
     learn_bandit_arm_stats st[LEARN_BANDIT_MAX_ARMS];
     size_t n;
     if (!learn_bandit_stats(m->bandits, d, NULL, st, &n))
         for (size_t i = 0; i < n && i < ch.narms; i++)
             json_object_set_new(sampled, st[i].name, json_real(ch.sampled[i]));
-    *out = json_pack("{s:s,s:s,s:b,s:o}", "decision", d, "choice", ch.arm,
-                     "from_context", ch.from_context, "sampled", sampled);
+    *out = json_pack("{s:s,s:s,s:b,s:o,s:s}", "decision", d, "choice",
+                     exploit ? best : ch.arm, "from_context", ch.from_context,
+                     "sampled", sampled, "policy", exploit ? "applied" : "explore");
     return 0;
 }
 
@@ -194,10 +252,17 @@ static int record(agent_ctx *c, model *m, const json_t *p, bool *done)
                : json_is_boolean(success) ? json_is_true(success) : NAN;
     if (!(r >= 0 && r <= 1))
         return agent_error_final(c, "an outcome needs \"reward\" in [0, 1] or \"success\"");
-    int rc = learn_bandit_record(m->bandits, d, context_of(p), arm, r);
+    int rc = ensure_decision(c, m, d, NULL); /* a default decision's first outcome */
+    if (rc) return rc;
+    rc = learn_bandit_record(m->bandits, d, context_of(p), arm, r);
     if (rc == FS_ENOTFOUND)
         return agent_error_final(c, "no arm '%s' in decision '%s'", arm, d);
-    return rc ? agent_error(c, "record: %s", fs_strerror(rc)) : 0;
+    if (rc) return agent_error(c, "record: %s", fs_strerror(rc));
+    char best[LEARN_BANDIT_MAX_NAME + 1];
+    champion(c, m, d, best, &m->observe_event);
+    if (strcmp(best, arm)) m->observe_event = 0; /* only the applied arm's */
+    m->observe_reward = r;
+    return 0;
 }
 
 static int predict(agent_ctx *c, model *m, const json_t *p, json_t **out)
@@ -209,6 +274,21 @@ static int predict(agent_ctx *c, model *m, const json_t *p, json_t **out)
     if (!rc) *out = json_pack("{s:f,s:I}", "probability", prob, "features", (json_int_t)fs.n);
     feats_free(&fs);
     return rc ? agent_error_final(c, "predict: %s", fs_strerror(rc)) : 0;
+}
+
+/* A lesson kept is knowledge acquired: logged in the evolution log as a
+ * record (no setting changes). */
+static int log_lesson(agent_ctx *c, int64_t id, const char *text)
+{
+    char desc[300];
+    snprintf(desc, sizeof desc, "lesson #%lld kept in memory: %.200s", (long long)id,
+             text ? text : "{}");
+    json_t *p = json_pack("{s:s,s:s,s:s}", "type", "knowledge_acquisition", "component",
+                          "memory.lessons", "description", desc), *entry = NULL;
+    int rc = agent_evolution_propose(c, p, &entry);
+    json_decref(p);
+    json_decref(entry);
+    return rc == FS_EINVAL ? 0 : rc; /* a host without the log */
 }
 
 static int learn(agent_ctx *c, model *m, const json_t *p, json_t **out)
@@ -233,11 +313,140 @@ static int learn(agent_ctx *c, model *m, const json_t *p, json_t **out)
         char *note = xasprintf("Outcome to learn from: %.4000s", text ? text : "{}");
         rc = agent_memory_add(c, "lesson", note, NULL, &lesson);
         free(note);
+        if (!rc) rc = log_lesson(c, lesson, text);
         free(text);
         if (rc) return agent_error(c, "memory: %s", fs_strerror(rc));
     }
     *out = json_pack("{s:b,s:b,s:o}", "recorded", recorded, "model_updated", fitted,
                      "lesson", lesson ? json_integer(lesson) : json_null());
+    return 0;
+}
+
+/* --- evolve: proposing a decision's applied choice ---------------------- */
+
+static json_t *rate(uint64_t pulls, double reward)
+{
+    return json_pack("{s:f,s:I}", "successes", round(reward), "trials", (json_int_t)pulls);
+}
+
+/* The open entry (proposed or validated) of component, or NULL. */
+static json_t *open_entry(agent_ctx *c, const char *component)
+{
+    static const char *const open[] = { "validated", "proposed" };
+    for (size_t i = 0; i < 2; i++) {
+        json_t *list = NULL;
+        if (agent_evolution_list(c, open[i], component, &list)) continue;
+        json_t *e = json_incref(json_array_get(list, 0));
+        json_decref(list);
+        if (e) return e;
+    }
+    return NULL;
+}
+
+/* Proposes decision d's best arm st[b] over the applied one (cur, "" for
+ * none) with the control sample, or validates the open proposal again.
+ * Adds "action", "evolution" and "status" to r. */
+static void evolve_propose(agent_ctx *c, const char *d, const char *cur,
+                           const learn_bandit_arm_stats *best, uint64_t cpulls,
+                           double creward, json_t *r)
+{
+    char comp[LEARN_BANDIT_MAX_NAME + 16];
+    snprintf(comp, sizeof comp, "learning.%s", d);
+    json_t *open = open_entry(c, comp), *entry = NULL;
+    json_t *samples = json_pack("{s:o,s:o}", "metrics_before", rate(cpulls, creward),
+                                "metrics_after", rate(best->pulls, best->reward));
+    const char *to = json_string_value(json_object_get(json_object_get(open, "change"), "to"));
+    const char *action;
+    int rc = 0;
+    if (open && (strcmp(json_string_value(json_object_get(open, "status")), "proposed") ||
+                 !to || strcmp(to, best->name))) {
+        action = "waiting"; /* one open change per decision */
+        entry = json_incref(open);
+    } else if (open) {
+        action = "validated again";
+        rc = agent_evolution_step(c, json_integer_value(json_object_get(open, "id")),
+                                  "validate", samples, &entry);
+    } else {
+        char desc[400];
+        snprintf(desc, sizeof desc, "%s: choose %s (%.1f%% of %llu) over %s (%.1f%% of %llu)",
+                 d, best->name, 100.0 * best->reward / (double)best->pulls,
+                 (unsigned long long)best->pulls, *cur ? cur : "the other choices",
+                 100.0 * creward / (double)cpulls, (unsigned long long)cpulls);
+        json_t *p = json_pack("{s:s,s:s,s:s,s:{s:o,s:s}}", "type", "parameter_tuning",
+                              "component", comp, "description", desc, "change", "from",
+                              *cur ? json_string(cur) : json_null(), "to", best->name);
+        json_object_update(p, samples);
+        action = "proposed";
+        rc = agent_evolution_propose(c, p, &entry);
+        json_decref(p);
+    }
+    if (rc) action = fs_strerror(rc);
+    json_object_set_new(r, "action", json_string(action));
+    json_object_set_new(r, "evolution", json_incref(json_object_get(entry, "id")
+                                                         ? json_object_get(entry, "id")
+                                                         : json_null()));
+    json_object_set_new(r, "status", json_incref(json_object_get(entry, "status")
+                                                     ? json_object_get(entry, "status")
+                                                     : json_null()));
+    json_decref(entry);
+    json_decref(open);
+    json_decref(samples);
+}
+
+/* One decision: its best arm (by posterior mean, among those with
+ * min_trials outcomes) against the applied one, or with none applied
+ * against the other arms pooled. */
+static json_t *evolve_one(agent_ctx *c, const model *m, const char *d, double min_trials)
+{
+    learn_bandit_arm_stats st[LEARN_BANDIT_MAX_ARMS];
+    size_t n = 0, b = SIZE_MAX;
+    char cur[LEARN_BANDIT_MAX_NAME + 1];
+    int64_t event;
+    learn_bandit_stats(m->bandits, d, NULL, st, &n);
+    champion(c, m, d, cur, &event);
+    for (size_t i = 0; i < n; i++)
+        if ((double)st[i].pulls >= min_trials && (b == SIZE_MAX || st[i].mean > st[b].mean))
+            b = i;
+    json_t *r = json_pack("{s:s,s:o,s:o}", "decision", d, "applied",
+                          *cur ? json_string(cur) : json_null(), "best",
+                          b == SIZE_MAX ? json_null() : json_string(st[b].name));
+    uint64_t cpulls = 0;
+    double creward = 0;
+    for (size_t i = 0; b != SIZE_MAX && i < n; i++)
+        if (*cur ? !strcmp(st[i].name, cur) : i != b) {
+            cpulls += st[i].pulls;
+            creward += st[i].reward;
+        }
+    if (b == SIZE_MAX || (double)cpulls < min_trials)
+        json_object_set_new(r, "action", json_string("more data"));
+    else if (*cur && !strcmp(st[b].name, cur))
+        json_object_set_new(r, "action", json_string("none: the applied choice is the best"));
+    else
+        evolve_propose(c, d, cur, &st[b], cpulls, creward, r);
+    return r;
+}
+
+/* evolve {"decision"?, "min_trials"?}: every decision (or the one). */
+static int evolve(agent_ctx *c, model *m, const json_t *p, json_t **out)
+{
+    const char *only = json_string_value(json_object_get(p, "decision"));
+    json_t *mt = json_object_get(p, "min_trials");
+    double min_trials = mt ? json_number_value(mt) : DEFAULT_MIN_TRIALS;
+    if (mt && (!json_is_number(mt) || !(min_trials >= 1)))
+        return agent_error_final(c, "min_trials must be a number >= 1");
+    json_t *all = learn_bandit_to_json(m->bandits), *d, *list = json_array();
+    size_t i;
+    json_array_foreach(json_object_get(all, "decisions"), i, d) {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        if (!only || !strcmp(only, name))
+            json_array_append_new(list, evolve_one(c, m, name, min_trials));
+    }
+    json_decref(all);
+    if (only && json_array_size(list) == 0) {
+        json_decref(list);
+        return agent_error_final(c, "no decision '%s'", only);
+    }
+    *out = json_pack("{s:o}", "decisions", list);
     return 0;
 }
 
@@ -257,7 +466,20 @@ static int apply(agent_ctx *c, model *m, const json_t *p, json_t **out, bool *ch
     if (!strcmp(type, "learn_outcome")) return learn(c, m, p, out);
     *changed = false;
     if (!strcmp(type, "predict_success")) return predict(c, m, p, out);
+    if (!strcmp(type, "evolve")) return evolve(c, m, p, out);
     return agent_error_final(c, "learning does not take '%s' jobs", type);
+}
+
+/* Reports the recorded outcome of an applied choice to its entry (the
+ * monitoring agent's health_check has the log check it). */
+static void observe(agent_ctx *c, const model *m)
+{
+    json_t *o = json_pack("{s:f,s:f}", "sum", m->observe_reward, "count", 1.0);
+    int rc = agent_evolution_step(c, m->observe_event, "observe", o, NULL);
+    if (rc && rc != FS_ESTATE) /* ESTATE: rolled back meanwhile */
+        agent_log(c, LOG_WARN, "cannot report the outcome to change #%lld: %s",
+                  (long long)m->observe_event, fs_strerror(rc));
+    json_decref(o);
 }
 
 static int handle(agent_ctx *c, const json_t *payload, json_t **result)
@@ -279,6 +501,7 @@ static int handle(agent_ctx *c, const json_t *payload, json_t **result)
             rc = agent_state_put(c, next, version, NULL);
             json_decref(next);
         }
+        if (!rc && m.observe_event) observe(c, &m);
         model_free(&m);
         if (rc == FS_ECONFLICT) { /* another job wrote first: read again */
             json_decref(out);
@@ -295,6 +518,7 @@ static int handle(agent_ctx *c, const json_t *payload, json_t **result)
 }
 
 static const char *const JOB_TYPES[] = { "choose_strategy", "record_outcome",
-                                         "predict_success", "learn_outcome", NULL };
+                                         "predict_success", "learn_outcome", "evolve",
+                                         NULL };
 
 const agent_def learning_agent = { "learning", JOB_TYPES, NULL, handle, NULL };

@@ -26,10 +26,19 @@
  *       at +-1000 (a change after a perfectly flat history).
  *   optimize_performance {"recall_target":0.95,"samples":50,"candidates":[…]}
  *       -> {"ef_before","ef_after","recall","met","measured":[{"ef","recall"}],
- *           "change":{"setting":"ef_search","from","to"}|null}
- *       Measures recall@10 at each candidate ef (default 16, 32, 64, 96,
- *       128, 192, 256, 512, ascending) until one meets the target, applies
- *       it (else the best measured) with the host's set_ef.
+ *           "change":{"setting":"ef_search","from","to","evolution":id,
+ *           "status"}|null}
+ *       Measures recall@10 at the current ef and at each candidate ef
+ *       (default 16, 32, 64, 96, 128, 192, 256, 512, ascending) until one
+ *       meets the target, and proposes that one (else the best measured)
+ *       to the evolution log as memory.ef_search: under the rule "recall
+ *       reaches the target" when it does, else on its lift in recall.
+ *       The log applies it (ef_after) or leaves it for approval.
+ *
+ * Watching changes: health_check also reports the index's recall to an
+ * applied change of memory.ef_search and asks the log to check every
+ * watched change ("evolution":{"watched","rolled_back":[ids]}); the log
+ * rolls back one whose metric regressed, and that is a warning finding.
  *
  * Alerts: every warning or critical finding and every anomaly becomes a
  * memory document of kind "alert" (content: the message; metadata
@@ -170,20 +179,63 @@ static void check_runs(const json_t *runs, json_t *out)
     }
 }
 
+/* Recall@10 at the index's current ef, as a finding when under min.
+ * OUT: *recall (-1 when not measured), *trials (the top-10 slots
+ * compared: 10 per query, the queries capped by the vectors there are). */
 static void check_index(agent_ctx *c, const json_t *mem, int64_t samples,
-                        double min, json_t *out)
+                        double min, json_t *out, double *recall, double *trials)
 {
     int ef = (int)num(mem, "ef");
-    double recall;
+    int64_t vectors = num(mem, "vectors");
+    *recall = -1;
+    *trials = 10.0 * (double)(samples < vectors ? samples : vectors);
     if (!json_is_object(mem) || samples <= 0) return;
-    int rc = agent_recall_check(c, (size_t)samples, ef, &recall);
-    if (rc)
+    int rc = agent_recall_check(c, (size_t)samples, ef, recall);
+    if (rc) {
+        *recall = -1;
         finding(out, "warning", "memory:index", "cannot check the index's recall: %s",
                 fs_strerror(rc));
-    else if (recall < min)
+    } else if (*recall < min) {
         finding(out, "warning", "memory:index",
                 "index recall@10 is %.3f at ef %d (below %.3f): run optimize_performance",
-                recall, ef, min);
+                *recall, ef, min);
+    }
+}
+
+/* Watches the applied changes of the evolution log: reports the index's
+ * recall to a change of memory.ef_search, then has the log check every
+ * watched change against its monitor; a rolled-back one is a warning.
+ * OUT: *watched; the ids rolled back appended to rolled. */
+static void check_evolution(agent_ctx *c, double recall, double trials,
+                            json_t *out, json_t *rolled, int *watched)
+{
+    json_t *list = NULL, *e;
+    size_t i;
+    *watched = 0;
+    if (agent_evolution_list(c, "applied", NULL, &list)) return;
+    json_array_foreach(list, i, e) {
+        const char *v = json_string_value(
+            json_object_get(json_object_get(e, "monitor"), "verdict"));
+        const char *comp = json_string_value(json_object_get(e, "component"));
+        int64_t id = json_integer_value(json_object_get(e, "id"));
+        json_t *after = NULL;
+        if (!v || strcmp(v, "watch")) continue;
+        (*watched)++;
+        if (!strcmp(comp, "memory.ef_search") && recall >= 0 && trials > 0) {
+            json_t *obs = json_pack("{s:f,s:f}", "sum", round(recall * trials),
+                                    "count", trials);
+            agent_evolution_step(c, id, "observe", obs, NULL);
+            json_decref(obs);
+        }
+        if (agent_evolution_step(c, id, "check", NULL, &after)) continue;
+        if (!strcmp(json_string_value(json_object_get(after, "status")), "rolled_back")) {
+            finding(out, "warning", comp, "change #%lld rolled back: %s", (long long)id,
+                    json_string_value(json_object_get(after, "reason")));
+            json_array_append_new(rolled, json_integer(id));
+        }
+        json_decref(after);
+    }
+    json_decref(list);
 }
 
 static const char *overall(const json_t *findings)
@@ -216,13 +268,19 @@ static int health_check(agent_ctx *c, const json_t *p, json_t **result)
     check_agents(json_object_get(rep, "agents"), findings);
     check_runs(json_object_get(rep, "runs"), findings);
     check_queue(json_object_get(queue, "types"), max_age, findings);
-    check_index(c, json_object_get(rep, "memory"), samples, min, findings);
+    double recall, trials;
+    int watched;
+    json_t *rolled = json_array();
+    check_index(c, json_object_get(rep, "memory"), samples, min, findings, &recall,
+                &trials);
+    check_evolution(c, recall, trials, findings, rolled, &watched);
     if (rescued > 0)
         finding(findings, "info", "queue:leases",
                 "%lld expired leases rescued since start", (long long)rescued);
     json_t *alerts = raise_alerts(c, findings, "health_check");
-    *result = json_pack("{s:s,s:o,s:I,s:o}", "status", overall(findings), "findings",
-                        findings, "rescued", rescued, "alerts", alerts);
+    *result = json_pack("{s:s,s:o,s:I,s:o,s:{s:i,s:o}}", "status", overall(findings),
+                        "findings", findings, "rescued", rescued, "alerts", alerts,
+                        "evolution", "watched", watched, "rolled_back", rolled);
     json_decref(rep);
     return 0;
 }
@@ -364,13 +422,67 @@ static int candidates(agent_ctx *c, const json_t *list, int *efs, size_t *n)
     return 0;
 }
 
+/* A recall measured over trials top-10 slots, as a rate sample. */
+static json_t *recall_sample(double recall, double trials)
+{
+    return json_pack("{s:f,s:f}", "successes", round(recall * trials), "trials",
+                     trials);
+}
+
+/* Proposes ef_search before -> best to the evolution log: under the
+ * target rule when best meets it, else on the lift in recall.  OUT:
+ * *entry. */
+static int propose_ef(agent_ctx *c, int before, int best, double r0, double r1,
+                      double target, bool met, double trials, json_t **entry)
+{
+    char desc[200];
+    snprintf(desc, sizeof desc,
+             "ef_search %d -> %d: recall@10 %.3f -> %.3f (target %.3f)", before,
+             best, r0, r1, target);
+    json_t *p = json_pack("{s:s,s:s,s:s,s:{s:i,s:i},s:o,s:o}", "type",
+                          "parameter_tuning", "component", "memory.ef_search",
+                          "description", desc, "change", "from", before, "to", best,
+                          "metrics_before", recall_sample(r0, trials),
+                          "metrics_after", recall_sample(r1, trials));
+    if (met) json_object_set_new(p, "require", json_pack("{s:f}", "min", target));
+    int rc = agent_evolution_propose(c, p, entry);
+    json_decref(p);
+    return rc;
+}
+
+/* Measures recall at each candidate until one meets the target.  OUT:
+ * measured, *best and its recall, *met, *r0 (recall at before). */
+static int measure(agent_ctx *c, const int *efs, size_t n, int before,
+                   int64_t samples, double target, json_t *measured, int *best,
+                   double *best_recall, bool *met, double *r0)
+{
+    int rc = agent_recall_check(c, (size_t)samples, before, r0);
+    if (rc) return agent_error(c, "recall at ef %d: %s", before, fs_strerror(rc));
+    *best = before;
+    *best_recall = *r0;
+    *met = false;
+    for (size_t i = 0; i < n && !*met && !agent_cancelled(c); i++) {
+        double r;
+        if ((rc = agent_recall_check(c, (size_t)samples, efs[i], &r)))
+            return agent_error(c, "recall at ef %d: %s", efs[i], fs_strerror(rc));
+        json_array_append_new(measured, json_pack("{s:i,s:f}", "ef", efs[i], "recall", r));
+        *met = r >= target;
+        if (*met || r > *best_recall) {
+            *best_recall = r;
+            *best = efs[i];
+        }
+    }
+    return 0;
+}
+
 static int optimize(agent_ctx *c, const json_t *p, json_t **result)
 {
-    double target = 0.95;
+    double target = 0.95, r0 = 0, best_recall = 0;
     json_int_t samples = 50;
-    json_t *list = NULL, *rep = NULL;
-    int efs[32];
+    json_t *list = NULL, *rep = NULL, *entry = NULL;
+    int efs[32], best = 0;
     size_t n;
+    bool met = false;
     if (json_unpack((json_t *)p, "{s?F,s?I,s?o}", "recall_target", &target, "samples",
                     &samples, "candidates", &list) ||
         !(target > 0 && target <= 1) || samples < 1 || samples > MAX_SAMPLES)
@@ -380,37 +492,34 @@ static int optimize(agent_ctx *c, const json_t *p, json_t **result)
     if (rc) return rc;
     if ((rc = agent_report(c, &rep)))
         return agent_error(c, "cannot read the system report: %s", fs_strerror(rc));
-    int before = (int)num(json_object_get(rep, "memory"), "ef"), best = before;
+    json_t *mem = json_object_get(rep, "memory");
+    int before = (int)num(mem, "ef");
+    int64_t vectors = num(mem, "vectors");
     json_decref(rep);
     if (before < 1) return agent_error_final(c, "this host has no vector memory");
+    double trials = 10.0 * (double)(samples < vectors ? samples : vectors);
     json_t *measured = json_array();
-    double best_recall = -1;
-    bool met = false;
-    for (size_t i = 0; i < n && !met && !agent_cancelled(c); i++) {
-        double r;
-        if ((rc = agent_recall_check(c, (size_t)samples, efs[i], &r))) {
-            json_decref(measured);
-            return agent_error(c, "recall at ef %d: %s", efs[i], fs_strerror(rc));
-        }
-        json_array_append_new(measured, json_pack("{s:i,s:f}", "ef", efs[i], "recall", r));
-        met = r >= target;
-        if (met || r > best_recall) {
-            best_recall = r;
-            best = efs[i];
-        }
-    }
-    if (best != before && (rc = agent_set_ef(c, best))) {
+    rc = measure(c, efs, n, before, samples, target, measured, &best, &best_recall,
+                 &met, &r0);
+    if (!rc && best != before && trials > 0 &&
+        (rc = propose_ef(c, before, best, r0, best_recall, target, met, trials, &entry)))
+        rc = agent_error(c, "cannot propose ef_search %d: %s", best, fs_strerror(rc));
+    if (rc) {
         json_decref(measured);
-        return agent_error(c, "cannot set ef_search to %d: %s", best, fs_strerror(rc));
+        return rc;
     }
-    agent_log(c, LOG_INFO, "ef_search %d -> %d (recall %.3f, target %.3f)", before, best,
-              best_recall, target);
-    json_t *change = best == before ? json_null()
-                                    : json_pack("{s:s,s:i,s:i}", "setting", "ef_search",
-                                                "from", before, "to", best);
+    const char *status = entry ? json_string_value(json_object_get(entry, "status")) : NULL;
+    bool applied = status && !strcmp(status, "applied");
+    agent_log(c, LOG_INFO, "ef_search %d -> %d proposed (recall %.3f, target %.3f): %s",
+              before, best, best_recall, target, status ? status : "no change");
+    json_t *change = entry ? json_pack("{s:s,s:i,s:i,s:O,s:s}", "setting", "ef_search",
+                                       "from", before, "to", best, "evolution",
+                                       json_object_get(entry, "id"), "status", status)
+                           : json_null();
+    json_decref(entry);
     *result = json_pack("{s:i,s:i,s:f,s:b,s:o,s:o}", "ef_before", before, "ef_after",
-                        best, "recall", best_recall, "met", met, "measured", measured,
-                        "change", change);
+                        applied ? best : before, "recall", best_recall, "met", met,
+                        "measured", measured, "change", change);
     return 0;
 }
 
