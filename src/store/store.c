@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/fs.h"
-#include "core/log.h"
 
 static bool has_prefix(const char *s, const char *p)
 {
@@ -17,10 +16,8 @@ int store_open(store **out, const char *url, const store_options *opt)
     static const store_options defaults = { false, 5000 };
     if (!opt) opt = &defaults;
     if (!url || !*url) return FS_EINVAL;
-    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
-        log_error("store: PostgreSQL is not built into this version");
-        return FS_EINVAL;
-    }
+    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://"))
+        return store_pg_open(out, url, opt);
     if (has_prefix(url, "sqlite:")) url += strlen("sqlite:");
     else if (has_prefix(url, "file:")) url += strlen("file:");
     return store_sqlite_open(out, url, opt);

@@ -2,7 +2,7 @@
  * store.h - the storage interface: every byte Flowstate keeps goes through it.
  *
  * A store is a struct of function pointers (store_ops) behind an opaque
- * handle, one backend per file: store_sqlite.c now, store_pg.c later.  All
+ * handle, one backend per file: store_sqlite.c, store_pg.c.  All
  * SQL lives in the backends; services call the store_* wrappers below and
  * never see a statement.  Store tests run against any backend.
  *
@@ -251,7 +251,9 @@ struct store {
 /*
  * Opens the store named by url and applies pending schema migrations.
  * url: "sqlite:PATH", "file:PATH" or a plain PATH -> SQLite;
- *      "postgres://..." / "postgresql://..." -> PostgreSQL (later issue).
+ *      "postgres://..." / "postgresql://..." -> PostgreSQL (a libpq
+ *      connection URI; the database must exist, the user needs to create
+ *      tables in it the first time).
  * Errors: FS_EINVAL (unknown scheme), FS_EIO (cannot open or migrate).
  * OUT: *out, closed with store_close().
  */
@@ -261,6 +263,7 @@ const char *store_backend(const store *st);
 
 /* Backend constructors, called by store_open. */
 int store_sqlite_open(store **out, const char *path, const store_options *opt);
+int store_pg_open(store **out, const char *url, const store_options *opt);
 
 /* --- Jobs ------------------------------------------------------------- */
 
