@@ -1,6 +1,6 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
- * command from a static table (serve, worker, job, agent, queue, memory,
+ * command from a static table (demo, serve, worker, job, agent, queue, memory,
  * search, import, workflow, schedule, evolution, bench).
  */
 #include <stdio.h>
@@ -17,6 +17,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    { "demo", cli_demo_main, "see the whole system work, on a new database" },
     { "serve", serve_main, "run the HTTP/JSON API server" },
     { "worker", worker_main, "run built-in agents for a server, over HTTP" },
     { "job", cli_job_main, "enqueue, list, show, cancel and retry jobs" },

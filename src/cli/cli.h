@@ -40,6 +40,9 @@ int cli_schedule_main(int argc, char **argv);
 /* The evolution log: `flowstate evolution list|show|settings|approve|
  * reject|rollback` (cli_evolution.c). */
 int cli_evolution_main(int argc, char **argv);
+/* `flowstate demo`: the whole system on a new embedded database
+ * (cli_demo.c); exit 0, or 1 when a step failed. */
+int cli_demo_main(int argc, char **argv);
 /* `flowstate bench vectors` runs in-process, no server (cli_bench.c);
  * exit 0 ok, 1 bad or missing data files, 2 usage. */
 int cli_bench_main(int argc, char **argv);
