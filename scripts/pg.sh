@@ -45,6 +45,10 @@ start() {
   dir=$(cd "$dir" && pwd)
   [ "$user" = postgres ] && chown postgres: "$dir"
   chmod 700 "$dir"
+  as_user test -w "$dir" || {
+    echo "pg.sh: $user cannot write to $dir (are its parent folders searchable?)" >&2
+    exit 1
+  }
   as_user "$bindir/initdb" -D "$dir/data" -U "$user" --auth=trust \
     -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
     cat "$dir/initdb.log" >&2
