@@ -80,7 +80,21 @@ static const char *const sql_text[PG__COUNT] = {
         "updated_at,run_id) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11,"
         "$12) ON CONFLICT(unique_key) WHERE unique_key IS NOT NULL "
         "DO NOTHING RETURNING id",
+    /* A batch takes its ids first, then inserts every row at once with
+     * them: the ids returned say which rows were new. */
+    [PG_JOB_IDS] =
+        "SELECT nextval('jobs_id_seq') FROM generate_series(1,$1::integer)",
+    [PG_JOB_INSERT_MANY] =
+        "INSERT INTO jobs(id,type,target_agent,payload,priority,run_at,"
+        "max_attempts,timeout_ms,unique_key,state,parent_id,run_id,"
+        "created_at,updated_at) SELECT u.*,$13::bigint,$13::bigint FROM "
+        "unnest($1::bigint[],$2::text[],$3::text[],$4::text[],$5::integer[],"
+        "$6::bigint[],$7::integer[],$8::bigint[],$9::text[],$10::text[],"
+        "$11::bigint[],$12::bigint[]) AS u ON CONFLICT(unique_key) WHERE "
+        "unique_key IS NOT NULL DO NOTHING RETURNING id",
     [PG_JOB_BY_KEY] = "SELECT " JOB_COLS " FROM jobs WHERE unique_key=$1",
+    [PG_JOB_BY_KEYS] = "SELECT " JOB_COLS " FROM jobs "
+                       "WHERE unique_key=ANY($1::text[])",
     [PG_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id=$1",
     [PG_JOB_STATE] = "SELECT state FROM jobs WHERE id=$1",
     [PG_JOB_LIST] =
@@ -145,6 +159,10 @@ static const char *const sql_text[PG__COUNT] = {
         "UPDATE jobs SET state='cancelled',finished_at=$2,updated_at=$2,"
         "lease_token=NULL,lease_expires=NULL WHERE id=$1 AND state IN "
         "('pending','scheduled','running') RETURNING " JOB_COLS,
+    [PG_JOB_CANCEL_MANY] =
+        "UPDATE jobs SET state='cancelled',finished_at=$2,updated_at=$2,"
+        "lease_token=NULL,lease_expires=NULL WHERE id=ANY($1::bigint[]) AND "
+        "state IN ('pending','scheduled','running')",
     [PG_JOB_RETRY] =
         "UPDATE jobs SET state='pending',attempts=0,run_at=$2,"
         "finished_at=NULL,updated_at=$2,lease_token=NULL,lease_expires=NULL "
@@ -267,17 +285,27 @@ static const char *const sql_text[PG__COUNT] = {
         "SELECT " PGC_RUN_COLS " FROM runs WHERE ($1::text IS NULL OR "
         "workflow=$1) AND ($2::integer IS NULL OR state=$2) AND "
         "($3::bigint IS NULL OR id<$3) ORDER BY id DESC LIMIT $4",
-    [PG_TASK_UPSERT] =
-        "INSERT INTO run_tasks(" PGC_TASK_COLS ") VALUES($1,$2,$3,$4,$5,$6,"
-        "$7,$8,$9,$10,$11,$12) ON CONFLICT(run_id,step,item) DO UPDATE SET "
-        "state=$4,attempts=$5,job_id=$6,items=$7,output=$8,error=$9,"
-        "deadline=$10,started_at=$11,finished_at=$12",
+    /* A change's tasks at once ($1 the run; no (step, item) twice). */
+    [PG_TASK_UPSERT_MANY] =
+        "INSERT INTO run_tasks(" PGC_TASK_COLS ") SELECT $1::bigint,u.* FROM "
+        "unnest($2::integer[],$3::integer[],$4::integer[],$5::integer[],"
+        "$6::bigint[],$7::integer[],$8::text[],$9::text[],$10::bigint[],"
+        "$11::bigint[],$12::bigint[]) AS u ON CONFLICT(run_id,step,item) DO "
+        "UPDATE SET state=EXCLUDED.state,attempts=EXCLUDED.attempts,"
+        "job_id=EXCLUDED.job_id,items=EXCLUDED.items,output=EXCLUDED.output,"
+        "error=EXCLUDED.error,deadline=EXCLUDED.deadline,"
+        "started_at=EXCLUDED.started_at,finished_at=EXCLUDED.finished_at",
     [PG_TASK_LIST] = "SELECT " PGC_TASK_COLS " FROM run_tasks "
                      "WHERE run_id=$1 ORDER BY step,item",
     [PG_EVENT_MAX] =
         "SELECT coalesce(max(seq),0) FROM run_events WHERE run_id=$1",
-    [PG_EVENT_INSERT] = "INSERT INTO run_events(" PGC_EVENT_COLS ") "
-                        "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    /* A change's events at once: run $1, seqs $2+1, $2+2 ... */
+    [PG_EVENT_INSERT_MANY] =
+        "INSERT INTO run_events(" PGC_EVENT_COLS ") SELECT $1::bigint,"
+        "$2::bigint+u.ord,u.at,u.type,u.step,u.item,u.attempt,u.error,u.data "
+        "FROM unnest($3::bigint[],$4::text[],$5::text[],$6::integer[],"
+        "$7::integer[],$8::text[],$9::text[]) WITH ORDINALITY AS u(at,type,"
+        "step,item,attempt,error,data,ord)",
     [PG_EVENT_LIST] = "SELECT " PGC_EVENT_COLS " FROM run_events "
                       "WHERE run_id=$1 AND seq>$2 ORDER BY seq LIMIT $3",
     /* Each signal with its job as it is now (columns NULL once pruned). */
@@ -782,7 +810,11 @@ static int conn_open(pgc_pool *p, pgc *c, uint64_t gen)
     memset(c->prepared, 0, sizeof c->prepared);
     c->lost = false;
     c->gen = gen;
-    c->conn = PQconnectdb(p->url);
+    /* Defaults the URL may override: dbname comes last and is expanded. */
+    static const char *const keys[] = { "connect_timeout", "application_name",
+                                        "dbname", NULL };
+    const char *values[] = { "10", "flowstate", p->url, NULL };
+    c->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(c->conn) != CONNECTION_OK) {
         /* The URL is not logged: it may hold a password. */
         log_error("store: cannot connect to PostgreSQL: %.*s",
@@ -794,8 +826,8 @@ static int conn_open(pgc_pool *p, pgc *c, uint64_t gen)
     PQsetNoticeProcessor(c->conn, notice, NULL);
     char set[200];
     snprintf(set, sizeof set,
-             "SET application_name='flowstate';SET client_min_messages="
-             "warning;SET lock_timeout=%d;SET synchronous_commit=%s",
+             "SET client_min_messages=warning;SET lock_timeout=%d;"
+             "SET synchronous_commit=%s",
              p->busy_ms, p->sync_normal ? "off" : "on");
     return exec_plain(c, set);
 }

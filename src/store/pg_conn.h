@@ -51,9 +51,11 @@
  * the first time it runs there. */
 typedef enum {
     PG_BEGIN, PG_BEGIN_SNAPSHOT, PG_COMMIT, PG_ROLLBACK,
-    PG_JOB_INSERT, PG_JOB_BY_KEY, PG_JOB_GET, PG_JOB_STATE, PG_JOB_LIST,
+    PG_JOB_INSERT, PG_JOB_IDS, PG_JOB_INSERT_MANY, PG_JOB_BY_KEY,
+    PG_JOB_BY_KEYS, PG_JOB_GET, PG_JOB_STATE, PG_JOB_LIST,
     PG_JOB_PROMOTE, PG_JOB_LEASE, PG_JOB_HEARTBEAT, PG_JOB_COMPLETE,
-    PG_JOB_FAIL_READ, PG_JOB_FAIL, PG_JOB_CANCEL, PG_JOB_RETRY,
+    PG_JOB_FAIL_READ, PG_JOB_FAIL, PG_JOB_CANCEL, PG_JOB_CANCEL_MANY,
+    PG_JOB_RETRY,
     PG_JOB_RESCUE, PG_JOB_PRUNE, PG_JOB_NEXT_DUE, PG_JOB_STATS,
     PG_AGENT_INSERT, PG_AGENT_GET, PG_AGENT_BY_TOKEN, PG_AGENT_LIST,
     PG_AGENT_HEARTBEAT, PG_AGENT_VERSION, PG_AGENT_LOCK,
@@ -65,8 +67,8 @@ typedef enum {
     PG_TERM_DF, PG_DOC_TOTALS, PG_TEXT_SEARCH, PG_DOC_UPDATE_META,
     PG_DOC_UPDATE_CONTENT, PG_DOC_DELETE_CHUNKS,
     PG_WF_INSERT, PG_WF_GET, PG_WF_LATEST, PG_WF_LIST,
-    PG_RUN_INSERT, PG_RUN_UPDATE, PG_RUN_GET, PG_RUN_LIST, PG_TASK_UPSERT,
-    PG_TASK_LIST, PG_EVENT_MAX, PG_EVENT_INSERT, PG_EVENT_LIST,
+    PG_RUN_INSERT, PG_RUN_UPDATE, PG_RUN_GET, PG_RUN_LIST, PG_TASK_UPSERT_MANY,
+    PG_TASK_LIST, PG_EVENT_MAX, PG_EVENT_INSERT_MANY, PG_EVENT_LIST,
     PG_SIGNAL_LIST, PG_SIGNAL_DELETE,
     PG_SCHED_GET, PG_SCHED_LOCK, PG_SCHED_PUT, PG_SCHED_LIST,
     PG_SCHED_DELETE, PG_SCHED_FIRE,
@@ -202,9 +204,11 @@ typedef struct pgs_enqueue {
     int64_t run_id;    /* the jobs' run; 0 = each job's own run_id */
 } pgs_enqueue;
 
-/* Inserts jobs[i] of e (or reads the job its unique key names). */
-int pgs_enqueue_one(pgc *c, pgs_enqueue *e, size_t i);
-/* Fills the caller's job i from what pgs_enqueue_one learnt. */
+/* Inserts every job of e (or reads the job its unique key names): one
+ * statement for one job, three at most for a batch.  Starts by clearing
+ * e's outputs (pgs_enqueue_reset), so a transaction may run it again. */
+int pgs_enqueue_all(pgc *c, pgs_enqueue *e);
+/* Fills the caller's job i from what pgs_enqueue_all learnt. */
 void pgs_enqueue_result(pgs_enqueue *e, fs_job *j, size_t i, bool *existed);
 /* Clears what a (failed or retried) transaction left in e's outputs. */
 void pgs_enqueue_reset(pgs_enqueue *e);

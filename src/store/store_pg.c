@@ -93,9 +93,11 @@ void pgs_enqueue_reset(pgs_enqueue *e)
     }
 }
 
-int pgs_enqueue_one(pgc *c, pgs_enqueue *e, size_t i)
+/* Inserts e's only job in one statement (or reads the job its unique key
+ * names). */
+static int enqueue_one(pgc *c, pgs_enqueue *e)
 {
-    const fs_job *j = &e->jobs[i];
+    const fs_job *j = &e->jobs[0];
     int64_t run_at = j->run_at ? j->run_at : e->now;
     pgc_params p = { 0 };
     pgc_text(&p, j->type);
@@ -114,16 +116,129 @@ int pgs_enqueue_one(pgc *c, pgs_enqueue *e, size_t i)
     int rc = pgc_exec(c, PG_JOB_INSERT, &p, &r);
     if (rc) return rc;
     bool inserted = PQntuples(r) == 1;
-    if (inserted) e->ids[i] = pgc_get_int(r, 0, 0);
+    if (inserted) e->ids[0] = pgc_get_int(r, 0, 0);
     PQclear(r);
     if (inserted) return 0;
     if (!j->unique_key) return FS_EIO;
     p = (pgc_params){ 0 }; /* the key is taken: return that job */
     pgc_text(&p, j->unique_key);
-    rc = one_job(c, PG_JOB_BY_KEY, &p, &e->existing[i]);
+    rc = one_job(c, PG_JOB_BY_KEY, &p, &e->existing[0]);
     if (rc) return rc == FS_ENOTFOUND ? FS_EIO : rc;
-    e->found[i] = true;
+    e->found[0] = true;
     return 0;
+}
+
+static int id_cmp(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Takes n fresh ids, ascending, into e->ids. */
+static int take_ids(pgc *c, pgs_enqueue *e)
+{
+    pgc_params p = { 0 };
+    pgc_int(&p, (int64_t)e->n);
+    PGresult *r;
+    int rc = pgc_exec(c, PG_JOB_IDS, &p, &r);
+    if (rc) return rc;
+    if ((size_t)PQntuples(r) != e->n) rc = FS_EIO;
+    for (size_t i = 0; !rc && i < e->n; i++)
+        e->ids[i] = pgc_get_int(r, (int)i, 0);
+    PQclear(r);
+    if (!rc) qsort(e->ids, e->n, sizeof *e->ids, id_cmp);
+    return rc;
+}
+
+static void array_time(fs_buf *b, int64_t v)
+{
+    if (v) pgc_array_int(b, v);
+    else pgc_array_add(b, NULL);
+}
+
+/* The twelve array literals of PG_JOB_INSERT_MANY, as parameters. */
+static void bind_jobs(pgc_params *p, fs_buf *cols, const pgs_enqueue *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        const fs_job *j = &e->jobs[i];
+        int64_t run_at = j->run_at ? j->run_at : e->now;
+        pgc_array_int(&cols[0], e->ids[i]);
+        pgc_array_add(&cols[1], j->type);
+        pgc_array_add(&cols[2], j->target_agent);
+        pgc_array_add(&cols[3], j->payload ? j->payload : "{}");
+        pgc_array_int(&cols[4], j->priority);
+        pgc_array_int(&cols[5], run_at);
+        pgc_array_int(&cols[6], j->max_attempts);
+        pgc_array_int(&cols[7], j->timeout_ms);
+        pgc_array_add(&cols[8], j->unique_key);
+        pgc_array_add(&cols[9], run_at > e->now ? "scheduled" : "pending");
+        array_time(&cols[10], j->parent_id);
+        array_time(&cols[11], e->run_id ? e->run_id : j->run_id);
+    }
+    for (int k = 0; k < 12; k++) pgc_text(p, pgc_array_end(&cols[k]));
+    pgc_int(p, e->now);
+}
+
+/* Reads the stored jobs of the batch's keys that were taken (found[i]
+ * marks those rows not inserted). */
+static int read_taken(pgc *c, pgs_enqueue *e)
+{
+    fs_buf keys = { 0 };
+    for (size_t i = 0; i < e->n; i++)
+        if (e->found[i]) pgc_array_add(&keys, e->jobs[i].unique_key);
+    pgc_params p = { 0 };
+    pgc_text(&p, pgc_array_end(&keys));
+    fs_job *rows = NULL;
+    size_t n = 0;
+    int rc = pgc_collect(c, PG_JOB_BY_KEYS, &p, sizeof(fs_job), row_job,
+                         (void **)&rows, &n);
+    fs_buf_free(&keys);
+    for (size_t i = 0; !rc && i < e->n; i++) {
+        if (!e->found[i]) continue;
+        size_t k = 0;
+        while (k < n && strcmp(rows[k].unique_key, e->jobs[i].unique_key)) k++;
+        if (k == n) rc = FS_EIO;
+        else fs_job_copy(&e->existing[i], &rows[k]);
+    }
+    fs_jobs_free(rows, n);
+    return rc;
+}
+
+/* found[i] for the rows the insert did not return: their key was taken.
+ * FS_EIO if a row without a key is missing. */
+static int mark_taken(pgs_enqueue *e, const PGresult *r)
+{
+    size_t got = (size_t)PQntuples(r);
+    int64_t *ins = xcalloc(got ? got : 1, sizeof *ins);
+    for (size_t k = 0; k < got; k++) ins[k] = pgc_get_int(r, (int)k, 0);
+    qsort(ins, got, sizeof *ins, id_cmp);
+    bool any = false;
+    for (size_t i = 0; i < e->n; i++) {
+        e->found[i] = !bsearch(&e->ids[i], ins, got, sizeof *ins, id_cmp);
+        any |= e->found[i];
+    }
+    free(ins);
+    for (size_t i = 0; i < e->n; i++)
+        if (e->found[i] && !e->jobs[i].unique_key) return FS_EIO;
+    return any ? 1 : 0;
+}
+
+int pgs_enqueue_all(pgc *c, pgs_enqueue *e)
+{
+    pgs_enqueue_reset(e);
+    if (e->n <= 1) return e->n ? enqueue_one(c, e) : 0;
+    int rc = take_ids(c, e);
+    if (rc) return rc;
+    fs_buf cols[12] = { { 0 } };
+    pgc_params p = { 0 };
+    bind_jobs(&p, cols, e);
+    PGresult *r;
+    rc = pgc_exec(c, PG_JOB_INSERT_MANY, &p, &r);
+    for (int k = 0; k < 12; k++) fs_buf_free(&cols[k]);
+    if (rc) return rc;
+    rc = mark_taken(e, r);
+    PQclear(r);
+    return rc > 0 ? read_taken(c, e) : rc;
 }
 
 void pgs_enqueue_result(pgs_enqueue *e, fs_job *j, size_t i, bool *existed)
@@ -146,13 +261,7 @@ void pgs_enqueue_result(pgs_enqueue *e, fs_job *j, size_t i, bool *existed)
 
 static int enqueue_fn(pgc *c, void *arg)
 {
-    pgs_enqueue *e = arg;
-    pgs_enqueue_reset(e);
-    for (size_t i = 0; i < e->n; i++) {
-        int rc = pgs_enqueue_one(c, e, i);
-        if (rc) return rc;
-    }
-    return 0;
+    return pgs_enqueue_all(c, arg);
 }
 
 static int pg_job_enqueue(store *st, fs_job *jobs, size_t n, int64_t now,

@@ -137,7 +137,6 @@ int pgs_schedule_delete(store *st, const char *name)
 static int fire_fn(pgc *c, void *arg)
 {
     sched_arg *a = arg;
-    pgs_enqueue_reset(&a->e);
     a->fired = false;
     pgc_params p = { 0 };
     pgc_text(&p, a->name);
@@ -146,7 +145,7 @@ static int fire_fn(pgc *c, void *arg)
     if (rc) return rc;
     if (pgc_changes(c) == 0) /* disabled, fired already, or gone */
         return read_one(c, PG_SCHED_GET, a->name, NULL);
-    rc = pgs_enqueue_one(c, &a->e, 0);
+    rc = pgs_enqueue_all(c, &a->e);
     a->fired = rc == 0 && !a->e.found[0];
     return rc;
 }

@@ -327,23 +327,75 @@ static int64_t job_id_of(const pgs_enqueue *e, size_t k)
     return e->found[k] ? e->existing[k].id : e->ids[k];
 }
 
-static int task_upsert(pgc *c, const fs_run_task *t, const change_out *o)
+static void array_time(fs_buf *b, int64_t v)
 {
+    if (v) pgc_array_int(b, v);
+    else pgc_array_add(b, NULL);
+}
+
+typedef struct task_key {
+    int step, item;
+    size_t k;          /* position in the change */
+} task_key;
+
+/* By (step, item), then position: the last of equals comes last. */
+static int task_cmp(const void *x, const void *y)
+{
+    const task_key *a = x, *b = y;
+    if (a->step != b->step) return a->step < b->step ? -1 : 1;
+    if (a->item != b->item) return a->item < b->item ? -1 : 1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
+/* The tasks to write: each (step, item) once, its last version (as the
+ * SQLite backend's row-by-row upserts leave it).  OUT: *n positions. */
+static size_t *task_order(const store_run_change *ch, size_t *n)
+{
+    task_key *keys = xcalloc(ch->ntasks, sizeof *keys);
+    for (size_t k = 0; k < ch->ntasks; k++)
+        keys[k] = (task_key){ ch->tasks[k].step, ch->tasks[k].item, k };
+    qsort(keys, ch->ntasks, sizeof *keys, task_cmp);
+    size_t *idx = xcalloc(ch->ntasks, sizeof *idx), m = 0;
+    for (size_t k = 0; k < ch->ntasks; k++) {
+        bool last = k + 1 == ch->ntasks || keys[k + 1].step != keys[k].step ||
+                    keys[k + 1].item != keys[k].item;
+        if (last) idx[m++] = keys[k].k;
+    }
+    free(keys);
+    *n = m;
+    return idx;
+}
+
+/* Upserts the change's tasks in one statement. */
+static int task_upsert(pgc *c, const store_run_change *ch,
+                       const change_out *o)
+{
+    size_t n;
+    size_t *idx = task_order(ch, &n);
+    fs_buf cols[11] = { { 0 } };
+    for (size_t k = 0; k < n; k++) {
+        const fs_run_task *t = &ch->tasks[idx[k]];
+        pgc_array_int(&cols[0], t->step);
+        pgc_array_int(&cols[1], t->item);
+        pgc_array_int(&cols[2], (int)t->state);
+        pgc_array_int(&cols[3], t->attempts);
+        array_time(&cols[4], t->job_ref >= 0
+                                 ? job_id_of(&o->jobs, (size_t)t->job_ref)
+                                 : t->job_id);
+        pgc_array_int(&cols[5], t->items);
+        pgc_array_add(&cols[6], t->output);
+        pgc_array_add(&cols[7], t->error);
+        array_time(&cols[8], t->deadline);
+        array_time(&cols[9], t->started_at);
+        array_time(&cols[10], t->finished_at);
+    }
+    free(idx);
     pgc_params p = { 0 };
     pgc_int(&p, o->run_id);
-    pgc_int(&p, t->step);
-    pgc_int(&p, t->item);
-    pgc_int(&p, (int)t->state);
-    pgc_int(&p, t->attempts);
-    pgc_time(&p, t->job_ref >= 0 ? job_id_of(&o->jobs, (size_t)t->job_ref)
-                                 : t->job_id);
-    pgc_int(&p, t->items);
-    pgc_text(&p, t->output);
-    pgc_text(&p, t->error);
-    pgc_time(&p, t->deadline);
-    pgc_time(&p, t->started_at);
-    pgc_time(&p, t->finished_at);
-    return pgc_exec(c, PG_TASK_UPSERT, &p, NULL);
+    for (int k = 0; k < 11; k++) pgc_text(&p, pgc_array_end(&cols[k]));
+    int rc = pgc_exec(c, PG_TASK_UPSERT_MANY, &p, NULL);
+    for (int k = 0; k < 11; k++) fs_buf_free(&cols[k]);
+    return rc;
 }
 
 static int last_seq(pgc *c, int64_t run_id, int64_t *seq)
@@ -358,34 +410,47 @@ static int last_seq(pgc *c, int64_t run_id, int64_t *seq)
     return 0;
 }
 
-static int event_insert(pgc *c, const fs_run_event *e, int64_t run_id,
-                        int64_t seq, int64_t now)
+/* Appends the change's events in one statement, seqs after o->seq0. */
+static int event_insert(pgc *c, const store_run_change *ch,
+                        const change_out *o, int64_t now)
 {
+    fs_buf cols[7] = { { 0 } };
+    for (size_t k = 0; k < ch->nevents; k++) {
+        const fs_run_event *e = &ch->events[k];
+        pgc_array_int(&cols[0], e->at ? e->at : now);
+        pgc_array_add(&cols[1], e->type);
+        pgc_array_add(&cols[2], e->step);
+        pgc_array_int(&cols[3], e->item);
+        pgc_array_int(&cols[4], e->attempt);
+        pgc_array_add(&cols[5], e->error);
+        pgc_array_add(&cols[6], e->data);
+    }
     pgc_params p = { 0 };
-    pgc_int(&p, run_id);
-    pgc_int(&p, seq);
-    pgc_int(&p, e->at ? e->at : now);
-    pgc_text(&p, e->type);
-    pgc_text(&p, e->step);
-    pgc_int(&p, e->item);
-    pgc_int(&p, e->attempt);
-    pgc_text(&p, e->error);
-    pgc_text(&p, e->data);
-    return pgc_exec(c, PG_EVENT_INSERT, &p, NULL);
+    pgc_int(&p, o->run_id);
+    pgc_int(&p, o->seq0);
+    for (int k = 0; k < 7; k++) pgc_text(&p, pgc_array_end(&cols[k]));
+    int rc = pgc_exec(c, PG_EVENT_INSERT_MANY, &p, NULL);
+    for (int k = 0; k < 7; k++) fs_buf_free(&cols[k]);
+    return rc;
 }
 
-/* Cancels a job unless finished (a finished or missing job matches
- * nothing). */
-static int cancel_job(pgc *c, int64_t id, int64_t now)
+/* Cancels the change's jobs that are not finished yet (finished or
+ * missing jobs match nothing). */
+static int cancel_jobs(pgc *c, const store_run_change *ch, int64_t now)
 {
+    fs_buf ids = { 0 };
+    for (size_t k = 0; k < ch->ncancel; k++) pgc_array_int(&ids, ch->cancel[k]);
     pgc_params p = { 0 };
-    pgc_int(&p, id);
+    pgc_text(&p, pgc_array_end(&ids));
     pgc_int(&p, now);
-    return pgc_exec(c, PG_JOB_CANCEL, &p, NULL);
+    int rc = pgc_exec(c, PG_JOB_CANCEL_MANY, &p, NULL);
+    fs_buf_free(&ids);
+    return rc;
 }
 
 /* Run row, jobs, tasks, events, cancellations: in that order, as tasks
- * name the new jobs and events follow the run's last seq. */
+ * name the new jobs and events follow the run's last seq; each part is one
+ * statement. */
 static int commit_change(pgc *c, commit_arg *a, size_t i)
 {
     store_run_change *ch = &a->c[i];
@@ -394,17 +459,12 @@ static int commit_change(pgc *c, commit_arg *a, size_t i)
     int rc = ch->run->id ? run_update(c, ch->run, a->now, o)
                          : run_insert(c, ch->run, a->now, o);
     o->jobs.run_id = o->run_id;
-    for (size_t k = 0; !rc && k < ch->njobs; k++)
-        rc = pgs_enqueue_one(c, &o->jobs, k);
-    for (size_t k = 0; !rc && k < ch->ntasks; k++)
-        rc = task_upsert(c, &ch->tasks[k], o);
+    if (!rc) rc = pgs_enqueue_all(c, &o->jobs);
+    if (!rc && ch->ntasks) rc = task_upsert(c, ch, o);
     o->seq0 = 0;
     if (!rc && ch->nevents) rc = last_seq(c, o->run_id, &o->seq0);
-    for (size_t k = 0; !rc && k < ch->nevents; k++)
-        rc = event_insert(c, &ch->events[k], o->run_id,
-                          o->seq0 + 1 + (int64_t)k, a->now);
-    for (size_t k = 0; !rc && k < ch->ncancel; k++)
-        rc = cancel_job(c, ch->cancel[k], a->now);
+    if (!rc && ch->nevents) rc = event_insert(c, ch, o, a->now);
+    if (!rc && ch->ncancel) rc = cancel_jobs(c, ch, a->now);
     return rc;
 }
 
