@@ -20,6 +20,7 @@ tests=("$build/flowstate-tests" --jobs 2 --timeout 600)
 
 # The first pass runs on SQLite whatever the caller's environment says.
 pg_url=${FLOWSTATE_TEST_DB:-}
+case "$pg_url" in postgres://*|postgresql://*) ;; *) pg_url= ;; esac
 FLOWSTATE_TEST_DB= "${tests[@]}" "${@:2}"
 
 [ "${FLOWSTATE_TEST_PG:-1}" = 0 ] && exit 0

@@ -70,16 +70,15 @@ void tdb_open(tdb *t)
     memset(t, 0, sizeof *t);
     log_setup(LOG_WARN, false);
     const char *url = getenv("FLOWSTATE_TEST_DB");
-    if (tdb_is_postgres()) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(t->dir, sizeof t->dir, "%s/fs-test-XXXXXX", tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(t->dir), "mkdtemp");
+    if (tdb_is_postgres())
         pg_create(t, url);
-    } else if (url && *url) {
+    else if (url && *url)
         snprintf(t->url, sizeof t->url, "%s", url);
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(t->dir, sizeof t->dir, "%s/fs-test-XXXXXX", tmp ? tmp : "/tmp");
-        cr_assert_not_null(mkdtemp(t->dir), "mkdtemp");
+    else
         snprintf(t->url, sizeof t->url, "%s/test.db", t->dir);
-    }
     cr_assert_eq(store_open(&t->st, t->url, NULL), 0, "store_open %s", t->url);
 }
 

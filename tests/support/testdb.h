@@ -14,7 +14,8 @@
 
 typedef struct tdb {
     store *st;
-    char dir[256];   /* SQLite: the temporary folder */
+    char dir[256];   /* a temporary folder of the test's own (SQLite: the
+                        database file is in it) */
     char url[300];   /* what store_open gets */
     char admin[300]; /* PostgreSQL: the server's URL as given */
     char db[32];     /* PostgreSQL: the test's own database */
@@ -24,7 +25,7 @@ typedef struct tdb {
 void tdb_open(tdb *t);
 /* Re-opens the same database (simulates a restart). */
 void tdb_reopen(tdb *t);
-/* Closes the store and removes its files or database. */
+/* Closes the store and removes its folder and database. */
 void tdb_close(tdb *t);
 /* The run is on PostgreSQL (for tests that only make sense on one). */
 bool tdb_is_postgres(void);
