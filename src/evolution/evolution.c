@@ -13,11 +13,13 @@
 #include "evolution/evolution.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cond.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -31,6 +33,11 @@ struct evolution {
     store *st;
     const fs_clock *clk;
     evolution_config cfg;
+    pthread_mutex_t lock;  /* guards known, stop */
+    json_t *known;         /* component -> the value on_change last got */
+    pthread_cond_t wake;
+    pthread_t refresher;
+    bool refreshing, stop;
 };
 
 typedef struct entry {
@@ -65,6 +72,8 @@ static int fail(evolution_err *err, int rc, const char *field,
     return rc;
 }
 
+static void *refresh_main(void *arg);
+
 evolution_config evolution_config_default(void)
 {
     return (evolution_config){ .policy = learn_evolve_policy_default(),
@@ -84,11 +93,29 @@ int evolution_open(evolution **out, store *st, const fs_clock *clk,
     ev->st = st;
     ev->clk = clk;
     ev->cfg = *cfg;
+    ev->known = json_object();
+    pthread_mutex_init(&ev->lock, NULL);
+    fs_cond_init(&ev->wake);
+    if (cfg->refresh_ms > 0 && cfg->on_change &&
+        pthread_create(&ev->refresher, NULL, refresh_main, ev) == 0)
+        ev->refreshing = true;
     *out = ev;
     return 0;
 }
 
-void evolution_close(evolution *ev) { free(ev); }
+void evolution_close(evolution *ev)
+{
+    if (!ev) return;
+    pthread_mutex_lock(&ev->lock);
+    ev->stop = true;
+    pthread_cond_signal(&ev->wake);
+    pthread_mutex_unlock(&ev->lock);
+    if (ev->refreshing) pthread_join(ev->refresher, NULL);
+    pthread_cond_destroy(&ev->wake);
+    pthread_mutex_destroy(&ev->lock);
+    json_decref(ev->known);
+    free(ev);
+}
 
 /* --- rows and their JSON ------------------------------------------------ */
 
@@ -197,6 +224,21 @@ static int current(evolution *ev, const char *component, entry *best,
     }
 }
 
+/* Calls on_change with value (NULL: the default) unless it had it
+ * already, and remembers it.  The lock makes a refresh and a step on
+ * another thread tell one after the other. */
+static void tell(evolution *ev, const char *component, const json_t *value)
+{
+    pthread_mutex_lock(&ev->lock);
+    json_t *had = json_object_get(ev->known, component);
+    if (!(had && value ? json_equal(had, value) : had == value)) {
+        ev->cfg.on_change(ev->cfg.ctx, component, value);
+        if (value) json_object_set_new(ev->known, component, json_deep_copy(value));
+        else json_object_del(ev->known, component);
+    }
+    pthread_mutex_unlock(&ev->lock);
+}
+
 /* Tells on_change the value of component now (NULL: its default). */
 static void notify(evolution *ev, const char *component)
 {
@@ -208,9 +250,8 @@ static void notify(evolution *ev, const char *component)
         log_error("evolution: cannot read %s: %s", component, fs_strerror(rc));
         return;
     }
-    json_t *to = id ? json_object_get(json_object_get(best.data, "change"), "to")
-                    : NULL;
-    ev->cfg.on_change(ev->cfg.ctx, component, to);
+    tell(ev, component, id ? json_object_get(json_object_get(best.data, "change"), "to")
+                           : NULL);
     entry_clear(&best);
 }
 
@@ -253,6 +294,50 @@ int evolution_settings(evolution *ev, json_t **out)
     }
     *out = all;
     return 0;
+}
+
+/* Tells on_change every value that differs from what it last got: the
+ * ones set, and the ones gone back to their defaults. */
+static int apply_all(evolution *ev)
+{
+    json_t *all, *gone = json_array(), *v;
+    const char *k;
+    int rc = evolution_settings(ev, &all);
+    if (rc) {
+        json_decref(gone);
+        return rc;
+    }
+    json_object_foreach(all, k, v) tell(ev, k, json_object_get(v, "value"));
+    pthread_mutex_lock(&ev->lock);
+    json_object_foreach(ev->known, k, v)
+        if (!json_object_get(all, k)) json_array_append_new(gone, json_string(k));
+    pthread_mutex_unlock(&ev->lock);
+    size_t i;
+    json_array_foreach(gone, i, v) tell(ev, json_string_value(v), NULL);
+    json_decref(gone);
+    json_decref(all);
+    return 0;
+}
+
+int evolution_apply_all(evolution *ev)
+{
+    return ev->cfg.on_change ? apply_all(ev) : 0;
+}
+
+static void *refresh_main(void *arg)
+{
+    evolution *ev = arg;
+    pthread_mutex_lock(&ev->lock);
+    while (!ev->stop) {
+        fs_cond_wait_until(&ev->wake, &ev->lock, fs_mono_ms() + ev->cfg.refresh_ms);
+        if (ev->stop) break;
+        pthread_mutex_unlock(&ev->lock);
+        int rc = apply_all(ev);
+        if (rc) log_warn("evolution: cannot read the settings: %s", fs_strerror(rc));
+        pthread_mutex_lock(&ev->lock);
+    }
+    pthread_mutex_unlock(&ev->lock);
+    return NULL;
 }
 
 /* --- samples and validation ---------------------------------------------- */

@@ -31,7 +31,10 @@
  * proposal is stale: FS_ECONFLICT); only the latest applied change of a
  * component can be rolled back, and that restores the value before it.
  * Each change of a value calls the configured on_change, so the process
- * can act on it (serve sets the vector index's ef_search).
+ * can act on it (serve sets the vector index's ef_search); with
+ * refresh_ms a thread also reads the settings that often, so a change
+ * made by another process on the same database reaches this one within
+ * refresh_ms.
  *
  * Watching.  Applying starts a learn_evolve monitor (a CUSUM) over the
  * baseline (the control; the candidate under a "require" rule).  Anyone
@@ -72,6 +75,9 @@ typedef struct evolution_config {
     int (*check)(void *ctx, const char *component, const json_t *value,
                  char *why, size_t len);
     void *ctx;
+    /* > 0: a thread reads the settings this often and calls on_change
+     * for each value another process changed (serve: 2000). */
+    int64_t refresh_ms;
 } evolution_config;
 
 evolution_config evolution_config_default(void);
@@ -81,6 +87,10 @@ typedef struct evolution_err {
     char field[32];
     char msg[256];
 } evolution_err;
+
+/* Calls on_change for every component with a value (at start), and
+ * remembers them for the refresh.  Errors: the store's. */
+int evolution_apply_all(evolution *ev);
 
 /* Errors: FS_EINVAL (cfg out of range).  OUT: *out (borrows st and clk). */
 int evolution_open(evolution **out, store *st, const fs_clock *clk,

@@ -15,6 +15,7 @@
 
 #include "agents/registry.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "memory/space.h"
 #include "queue/queue.h"
 #include "store/store.h"
@@ -49,5 +50,10 @@ typedef struct fs_app {
 int serve_main(int argc, char **argv);
 /* `flowstate worker`: built-in agents over HTTP (worker.c). */
 int worker_main(int argc, char **argv);
+/* `flowstate worker --db`: built-in agents on the database itself, as
+ * `serve` runs them but without HTTP or the scheduler (serve.c); returns
+ * the exit code after SIGTERM/SIGINT. */
+int serve_direct_main(const char *db, const char *agents, int concurrency,
+                      log_level level);
 
 #endif

@@ -19,6 +19,9 @@
  *     embed_close ->
  *     store_close -> exit 0
  *
+ * serve_direct_main (`flowstate worker --db`) opens the same services but
+ * the scheduler, the admin key and HTTP: built-in agents on the store.
+ *
  * Leases held by workers are left to expire (or to be completed by the
  * worker after a restart, while the lease still holds); nothing is lost
  * because every acknowledged write is already durable.
@@ -64,6 +67,8 @@ typedef struct serve_opts {
     int agent_concurrency;
     double evo_margin;    /* --evolution-margin, -1 = the default */
     bool evo_manual;      /* --evolution manual */
+    bool direct;          /* `worker --db`: agents only (no scheduler,
+                             no admin key, no HTTP) */
 } serve_opts;
 
 static void usage(FILE *out)
@@ -209,6 +214,19 @@ static bool apply_opt(serve_opts *o, int c, const char *name, const char *arg)
     return false;
 }
 
+static void opts_default(serve_opts *o)
+{
+    const char *env_db = getenv("FLOWSTATE_DB");
+    const char *env_key_file = getenv("FLOWSTATE_KEY_FILE");
+    *o = (serve_opts){
+        .db = env_db && *env_db ? env_db : "./flowstate.db",
+        .host = "127.0.0.1", .port = 8080, .level = LOG_INFO,
+        .key_file = env_key_file && *env_key_file ? env_key_file : NULL,
+        .body_limit = 1 << 20, .retention_ms = -1, .agents = "all",
+        .agent_concurrency = 2, .evo_margin = -1,
+    };
+}
+
 /*
  * Parses argv (argv[0] = "serve").  Returns -1 to go on, or the exit code
  * (0 after --help, 2 on a usage error).
@@ -238,15 +256,7 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
-    const char *env_db = getenv("FLOWSTATE_DB");
-    const char *env_key_file = getenv("FLOWSTATE_KEY_FILE");
-    *o = (serve_opts){
-        .db = env_db && *env_db ? env_db : "./flowstate.db",
-        .host = "127.0.0.1", .port = 8080, .level = LOG_INFO,
-        .key_file = env_key_file && *env_key_file ? env_key_file : NULL,
-        .body_limit = 1 << 20, .retention_ms = -1, .agents = "all",
-        .agent_concurrency = 2, .evo_margin = -1,
-    };
+    opts_default(o);
     optind = 1;
     int c, idx = 0;
     while ((c = getopt_long(argc, argv, "h", longs, &idx)) != -1) {
@@ -339,6 +349,8 @@ static char *index_path(const char *db)
 
 /* The settings the evolution log may change in this process (evolution.h
  * on_change / check): memory.ef_search is the vector index's beam. */
+#define SETTINGS_REFRESH_MS 2000
+
 static int setting_check(void *ctx, const char *component, const json_t *v,
                          char *why, size_t len)
 {
@@ -361,7 +373,8 @@ static void setting_changed(void *ctx, const char *component, const json_t *v)
     else log_info("evolution: ef_search is %d", ef);
 }
 
-/* Opens the evolution log and applies what it says is set now. */
+/* Opens the evolution log and applies what it says is set now; a change
+ * another process makes reaches this one within SETTINGS_REFRESH_MS. */
 static int evolution_start(fs_app *app, const serve_opts *o)
 {
     evolution_config ec = evolution_config_default();
@@ -370,16 +383,10 @@ static int evolution_start(fs_app *app, const serve_opts *o)
     ec.on_change = setting_changed;
     ec.check = setting_check;
     ec.ctx = app;
+    ec.refresh_ms = SETTINGS_REFRESH_MS;
     app->default_ef = memory_ef(app->mem);
-    json_t *all;
     int rc = evolution_open(&app->evo, app->st, &app->clk, &ec);
-    if (!rc && (rc = evolution_settings(app->evo, &all)) == 0) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(all, k, v)
-            setting_changed(app, k, json_object_get(v, "value"));
-        json_decref(all);
-    }
+    if (!rc) rc = evolution_apply_all(app->evo);
     if (rc)
         fprintf(stderr, "flowstate serve: cannot open the evolution log: %s\n",
                 fs_strerror(rc));
@@ -426,7 +433,8 @@ static int services_open(fs_app *app, const serve_opts *o,
                 fs_strerror(rc));
         goto close_memory;
     }
-    if ((rc = sched_open(&app->sched, app->st, app->q, &app->clk, NULL))) {
+    if (!o->direct &&
+        (rc = sched_open(&app->sched, app->st, app->q, &app->clk, NULL))) {
         fprintf(stderr, "flowstate serve: cannot start the scheduler: %s\n",
                 fs_strerror(rc));
         goto close_queue;
@@ -444,8 +452,9 @@ static int services_open(fs_app *app, const serve_opts *o,
     int added = workflow_install_templates(app->wf);
     if (added > 0) log_info("workflow: %d template(s) registered", added);
     if ((rc = evolution_start(app, o))) goto close_workflow;
-    size_t nsched;
-    if ((rc = builtin_schedules(app->st, o->agents, fs_now(&app->clk), &nsched))) {
+    size_t nsched = 0;
+    if (!o->direct &&
+        (rc = builtin_schedules(app->st, o->agents, fs_now(&app->clk), &nsched))) {
         fprintf(stderr, "flowstate serve: cannot store the agents' schedules: %s\n",
                 fs_strerror(rc));
         goto close_workflow;
@@ -462,6 +471,7 @@ static int services_open(fs_app *app, const serve_opts *o,
         fprintf(stderr, "flowstate serve: %s\n", msg);
         goto close_agents;
     }
+    if (o->direct) return 0;
     const char *env_key = getenv("FLOWSTATE_API_KEY");
     auth_config ac = { .env_key = env_key && *env_key ? env_key : NULL,
                        .key_file = key_file };
@@ -554,4 +564,30 @@ close:
 out:
     free(key_file);
     return code;
+}
+
+int serve_direct_main(const char *db, const char *agents, int concurrency,
+                      log_level level)
+{
+    serve_opts o;
+    sigset_t set;
+    opts_default(&o);
+    o.db = db;
+    o.agents = agents;
+    o.agent_concurrency = concurrency;
+    o.level = level;
+    o.direct = true;
+    signals_block(&set);
+    log_setup(o.level, false);
+    fs_app app = { .clk = fs_clock_real };
+    atomic_init(&app.stopping, false);
+    app.started_at = fs_now(&app.clk);
+    if (services_open(&app, &o, NULL, NULL)) return 1;
+    printf("flowstate worker: agents %s working on %s\n", agents, db);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("signal %d: stopping the agents", sig);
+    services_close(&app);
+    return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * worker.c - `flowstate worker`: built-in agents in a process of their own,
- * working for a server over its HTTP API (agents/host_http.c).
+ * working for a server over its HTTP API (agents/host_http.c), or with
+ * --db on the database itself (serve_direct_main in serve.c).
  *
  *   parse flags (usage error -> exit 2)
  *   register each agent with the admin key, start its threads
@@ -25,7 +26,7 @@
 #define MAX_AGENTS 16
 
 typedef struct worker_opts {
-    const char *url, *key, *key_file, *agents;
+    const char *url, *key, *key_file, *agents, *db;
     int concurrency;
     log_level level;
 } worker_opts;
@@ -41,6 +42,8 @@ static void usage(FILE *out)
         "\n"
         "options:\n"
         "  --url URL            the server (env FLOWSTATE_URL; %s)\n"
+        "  --db PATH|URL        or work on the database directly, beside the\n"
+        "                       servers that use it (no HTTP)\n"
         "  --key KEY            admin key, to register the agents (env\n"
         "                       FLOWSTATE_API_KEY)\n"
         "  --key-file PATH      or read it from PATH (./flowstate.key)\n"
@@ -59,6 +62,7 @@ static int parse_args(int argc, char **argv, worker_opts *o)
 {
     static const struct option longs[] = {
         { "url", required_argument, NULL, 'u' },
+        { "db", required_argument, NULL, 'd' },
         { "key", required_argument, NULL, 'k' },
         { "key-file", required_argument, NULL, 'f' },
         { "agents", required_argument, NULL, 'a' },
@@ -75,6 +79,7 @@ static int parse_args(int argc, char **argv, worker_opts *o)
         char *end;
         switch (c) {
         case 'u': o->url = optarg; break;
+        case 'd': o->db = optarg; break;
         case 'k': o->key = optarg; break;
         case 'f': o->key_file = optarg; break;
         case 'a':
@@ -110,6 +115,10 @@ static int parse_args(int argc, char **argv, worker_opts *o)
         fprintf(stderr, "flowstate worker: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (o->db && o->url) {
+        fprintf(stderr, "flowstate worker: give --url or --db, not both\n");
+        return 2;
+    }
     if (!strcmp(o->agents, "none")) {
         fprintf(stderr, "flowstate worker: --agents none leaves nothing to run\n");
         return 2;
@@ -122,6 +131,7 @@ int worker_main(int argc, char **argv)
     worker_opts o;
     int code = parse_args(argc, argv, &o);
     if (code >= 0) return code;
+    if (o.db) return serve_direct_main(o.db, o.agents, o.concurrency, o.level);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

@@ -2,15 +2,18 @@
  * test_evolution.c - the evolution log's rules (evolution/evolution.h) on
  * a real store: each path through the state diagram from the samples a
  * proposal carries, settings as the latest applied change, stale and
- * superseded changes refused, on_change told each new value, bad
- * proposals named, and the monitor rolling back a planted harmful change
- * while leaving a harmless one alone.
+ * superseded changes refused, on_change told each new value (also, by
+ * the refresh thread, values another instance changed), bad proposals
+ * named, and the monitor rolling back a planted harmful change while
+ * leaving a harmless one alone.
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agents/learn/rng.h"
 #include "core/fs.h"
@@ -400,4 +403,53 @@ Test(evolution, list_pages_newest_first)
     cr_assert_eq(json_array_size(list), 3);
     cr_assert_eq(next, 0);
     json_decref(list);
+}
+
+/* What the refreshing instance of the next test was told last. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static char seen[64];
+
+static void on_change_seen(void *ctx, const char *component, const json_t *value)
+{
+    (void)ctx;
+    (void)component;
+    pthread_mutex_lock(&seen_lock);
+    snprintf(seen, sizeof seen, "%s", value ? json_string_value(value) : "(default)");
+    pthread_mutex_unlock(&seen_lock);
+}
+
+/* Waits up to 5 s for the refreshing instance to have been told want. */
+static bool seen_becomes(const char *want)
+{
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&seen_lock);
+        bool ok = !strcmp(seen, want);
+        pthread_mutex_unlock(&seen_lock);
+        if (ok) return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+Test(evolution, another_process_change_reaches_a_refreshing_instance)
+{
+    store *st2; /* a second handle: another process's view */
+    cr_assert_eq(store_open(&st2, T.url, NULL), 0);
+    evolution_config cfg = evolution_config_default();
+    cfg.on_change = on_change_seen;
+    cfg.refresh_ms = 20;
+    evolution *other;
+    snprintf(seen, sizeof seen, "(untold)");
+    cr_assert_eq(evolution_open(&other, st2, &fs_clock_real, &cfg), 0);
+    cr_assert_eq(evolution_apply_all(other), 0);
+    json_t *e = propose(proposal("a", "b", 40, 400, 120, 400));
+    cr_assert(seen_becomes("b"), "told %s", seen);
+    json_t *r = NULL;
+    evolution_err err = { 0 };
+    cr_assert_eq(evolution_rollback(EV, id_of(e), "api", NULL, &r, &err), 0);
+    cr_assert(seen_becomes("(default)"), "told %s", seen);
+    json_decref(r);
+    json_decref(e);
+    evolution_close(other);
+    store_close(st2);
 }

@@ -1,7 +1,10 @@
 /*
  * test_serve_agents.c - the built-in agents inside `flowstate serve`
  * (--agents): they register at start and take their jobs through the same
- * queue as everyone; an unknown name is a usage error.
+ * queue as everyone; an unknown name is a usage error.  Also in processes
+ * of their own: `flowstate worker --url` (over HTTP) and `--db` (on the
+ * database itself); and the four shipped workflow templates run to
+ * completion on them.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -68,61 +71,101 @@ Test(integration_serve_agents, an_unknown_agent_is_a_usage_error)
     cr_assert_eq(WEXITSTATUS(st), 2, "usage error naming the agent");
 }
 
-Test(integration_serve_agents, a_worker_process_runs_the_agents_over_http)
+/* Enqueues a job for target; waits for it to end.  Returns it (decref). */
+static json_t *job_until_done(th_server *s, const char *type, const char *target,
+                              const char *payload)
 {
-    th_server s;
-    th_server_start(&s, NULL); /* no agents inside the server */
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no worker */
-        execl(getenv("FLOWSTATE_BIN"), "flowstate", "worker", "--url", s.url,
-              "--key-file", s.key_file, "--log-level", "warn", (char *)NULL);
-        _exit(127);
-    }
-    json_t *job = it_call(&s, "POST", "/v1/jobs",
-                          "{\"type\":\"aggregate\",\"target_agent\":\"coordinator\","
-                          "\"max_attempts\":1,\"payload\":{\"job_ids\":[]}}",
-                          s.key, 201);
+    char *body = it_body("{s:s,s:s,s:i,s:o}", "type", type, "target_agent", target,
+                         "max_attempts", 1, "payload", json_loads(payload, 0, NULL));
+    json_t *job = it_call(s, "POST", "/v1/jobs", body, s->key, 201);
+    free(body);
     char path[64];
     snprintf(path, sizeof path, "/v1/jobs/%lld",
              (long long)json_integer_value(json_object_get(job, "id")));
     json_decref(job);
     const char *state = "";
     json_t *got = NULL;
-    for (int k = 0; k < 300 && strcmp(state, "completed") && strcmp(state, "failed"); k++) {
+    for (int k = 0; k < 500 && strcmp(state, "completed") && strcmp(state, "failed"); k++) {
         json_decref(got);
         it_sleep_ms(20);
-        got = it_call(&s, "GET", path, NULL, s.key, 200);
+        got = it_call(s, "GET", path, NULL, s->key, 200);
         state = json_string_value(json_object_get(got, "state"));
     }
-    cr_assert_str_eq(state, "completed", "the worker's coordinator did the job");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "result"),
-                                                       "summary")),
-                     "0 of 0 parts completed, 0 failed, 0 not done");
-    json_decref(got);
-    job = it_call(&s, "POST", "/v1/jobs",
-                  "{\"type\":\"choose_strategy\",\"target_agent\":\"learning\","
-                  "\"max_attempts\":1,\"payload\":{\"decision\":\"follow_up\"}}",
-                  s.key, 201);
-    snprintf(path, sizeof path, "/v1/jobs/%lld",
-             (long long)json_integer_value(json_object_get(job, "id")));
-    json_decref(job);
-    got = NULL;
-    state = "";
-    for (int k = 0; k < 300 && strcmp(state, "completed") && strcmp(state, "failed"); k++) {
-        json_decref(got);
-        it_sleep_ms(20);
-        got = it_call(&s, "GET", path, NULL, s.key, 200);
-        state = json_string_value(json_object_get(got, "state"));
+    return got;
+}
+
+static const char *jstate(const json_t *job)
+{
+    return json_string_value(json_object_get(job, "state"));
+}
+
+/* Runs `flowstate worker ARGS...` as a child that dies with the test. */
+static pid_t worker_spawn(const char *const *args)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no worker */
+        execv(getenv("FLOWSTATE_BIN"), (char *const *)args);
+        _exit(127);
     }
-    cr_assert_str_eq(state, "completed", "a second agent of the worker, with its own token: %s",
-                     json_string_value(json_object_get(got, "last_error")));
-    json_decref(got);
+    return pid;
+}
+
+static void worker_stop(pid_t pid)
+{
     kill(pid, SIGTERM);
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM stops it cleanly");
+}
+
+Test(integration_serve_agents, a_worker_process_runs_the_agents_over_http)
+{
+    th_server s;
+    th_server_start(&s, NULL); /* no agents inside the server */
+    pid_t pid = worker_spawn((const char *const[]){ "flowstate", "worker", "--url", s.url,
+                                                    "--key-file", s.key_file,
+                                                    "--log-level", "warn", NULL });
+    json_t *got = job_until_done(&s, "aggregate", "coordinator", "{\"job_ids\":[]}");
+    cr_assert_str_eq(jstate(got), "completed", "the worker's coordinator did the job");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "result"),
+                                                       "summary")),
+                     "0 of 0 parts completed, 0 failed, 0 not done");
+    json_decref(got);
+    got = job_until_done(&s, "choose_strategy", "learning", "{\"decision\":\"follow_up\"}");
+    cr_assert_str_eq(jstate(got), "completed",
+                     "a second agent of the worker, with its own token: %s",
+                     json_string_value(json_object_get(got, "last_error")));
+    json_decref(got);
+    worker_stop(pid);
+    th_server_cleanup(&s);
+}
+
+Test(integration_serve_agents, a_worker_on_the_database_runs_the_agents_without_http)
+{
+    th_server s;
+    th_server_start(&s, NULL); /* no agents inside the server */
+    pid_t pid = worker_spawn((const char *const[]){ "flowstate", "worker", "--db", s.db,
+                                                    "--agents", "learning,data_processor",
+                                                    "--log-level", "warn", NULL });
+    json_t *got = job_until_done(&s, "choose_strategy", "learning",
+                                 "{\"decision\":\"follow_up\"}");
+    cr_assert_str_eq(jstate(got), "completed", "%s",
+                     json_string_value(json_object_get(got, "last_error")));
+    json_decref(got);
+    got = job_until_done(&s, "validate", "data_processor",
+                         "{\"records\":[{\"email\":\"a@b.co\"},{\"email\":\"nope\"}],"
+                         "\"fields\":{\"email\":{\"type\":\"email\"}}}");
+    cr_assert_str_eq(jstate(got), "completed");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(got, "result"),
+                                                    "invalid")), 1);
+    json_decref(got);
+    json_t *agents = it_call(&s, "GET", "/v1/agents", NULL, s.key, 200);
+    cr_assert_eq(json_array_size(json_object_get(agents, "agents")), 2,
+                 "registered in the shared registry");
+    json_decref(agents);
+    worker_stop(pid);
     th_server_cleanup(&s);
 }
 
@@ -177,6 +220,14 @@ Test(integration_serve_agents, the_templates_run_on_the_built_in_agents, .timeou
                      "{\"source\":\"leads.csv\",\"required\":[\"email\"]}");
     cr_assert_str_eq(json_string_value(json_object_get(r, "state")), "completed", "%s",
                      json_string_value(json_object_get(r, "error")));
+    json_decref(r);
+    r = run_template(&s, "system_monitoring", "{\"recall_target\":0.9}");
+    cr_assert_str_eq(json_string_value(json_object_get(r, "state")), "completed", "%s",
+                     json_string_value(json_object_get(r, "error")));
+    size_t i;
+    json_t *step;
+    json_array_foreach(json_object_get(r, "steps"), i, step)
+        cr_assert_str_eq(json_string_value(json_object_get(step, "state")), "completed");
     json_decref(r);
     th_server_cleanup(&s);
     unlink(csv);
