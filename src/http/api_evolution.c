@@ -66,6 +66,14 @@ static void evo_fail(http_req *req, http_resp *resp, int rc,
     }
 }
 
+/* A 400 for query parameter name, which must be one of `allowed`. */
+static void bad_query(http_resp *resp, const char *name, const char *allowed)
+{
+    json_t *e = http_resp_error(resp, 400, "invalid_field",
+                                "query parameter '%s' must be one of %s", name, allowed);
+    json_object_set_new(e, "field", json_string(name));
+}
+
 void api_evolution_list(http_req *req, http_resp *resp)
 {
     int64_t limit = EVOLUTION_DEFAULT, cursor = 0;
@@ -73,19 +81,12 @@ void api_evolution_list(http_req *req, http_resp *resp)
                                  .type = http_query(req, "type"),
                                  .component = http_query(req, "component") };
     if (f.status && !evolution_status_ok(f.status)) {
-        json_t *e = http_resp_error(resp, 400, "invalid_field",
-                                    "query parameter 'status' must be one of "
-                                    "proposed, validated, applied, "
-                                    "rolled_back, rejected");
-        json_object_set_new(e, "field", json_string("status"));
+        bad_query(resp, "status", "proposed, validated, applied, rolled_back, rejected");
         return;
     }
     if (f.type && !evolution_type_ok(f.type)) {
-        json_t *e = http_resp_error(resp, 400, "invalid_field",
-                                    "query parameter 'type' must be one of "
-                                    "parameter_tuning, knowledge_acquisition, "
-                                    "anomaly_response, workflow_change");
-        json_object_set_new(e, "field", json_string("type"));
+        bad_query(resp, "type", "parameter_tuning, knowledge_acquisition, "
+                                "anomaly_response, workflow_change");
         return;
     }
     if (!body_query_int(resp, "limit", http_query(req, "limit"), 1,
