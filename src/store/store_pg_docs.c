@@ -11,8 +11,8 @@
  * inject tsquery syntax), matched through the GIN index and ranked by
  * PG_TEXT_SEARCH's BM25 (the counts it needs are kept in
  * documents_totals).  Limits of tsvector apply: positions past 16383 read
- * as 16383 and a term keeps at most 256 of them, so term frequencies in
- * very long documents are capped.
+ * as 16383, a term keeps at most 256 of them (term frequencies in very
+ * long documents are capped) and an entry stays under 1 MB (doc_tsv).
  *
  * Embeddings are bytea holding float32 little-endian, the bytes SQLite
  * keeps; the cache is read and written in one statement per batch.
@@ -31,7 +31,13 @@
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "embeddings are stored as float32 little-endian");
 
-enum { DOC_FILTER_MAX = 16, TEXT_QUERY_TERMS = 64, MAX_POS = 16383 };
+enum {
+    DOC_FILTER_MAX = 16,
+    TEXT_QUERY_TERMS = 64,
+    MAX_POS = 16383,        /* tsvector's largest position */
+    MAX_TERM_POS = 256,     /* and positions per term */
+    TSV_BUDGET = 900000,    /* bytes of one tsvector (the limit is 1 MB) */
+};
 
 /* --- terms: tsvector and tsquery literals ------------------------------ */
 
@@ -87,21 +93,31 @@ static int tokenize(const char *text, term_list *l)
     return 0;
 }
 
-/* A document's index entry.  OUT: *tsv (a tsvector literal, caller frees
- * with fs_buf_free), *ntokens. */
+/* A document's index entry.  A term keeps at most MAX_TERM_POS positions
+ * and terms stop once the entry would pass TSV_BUDGET bytes (PostgreSQL
+ * refuses a tsvector of 1 MB): only pathological texts (a megabyte of
+ * distinct words) lose the tail of their index.  OUT: *tsv (a tsvector
+ * literal, caller frees with fs_buf_free), *ntokens. */
 static int doc_tsv(const char *content, fs_buf *tsv, int *ntokens)
 {
     term_list l = { 0 };
     int rc = tokenize(content ? content : "", &l);
     fs_buf_printf(tsv, "%s", "");
+    size_t bytes = 0; /* the stored size, as tsvector lays it out */
+    int npos = 0;
     for (size_t i = 0; !rc && i < l.n; i++) {
         bool first = i == 0 || strcmp(l.v[i].term, l.v[i - 1].term);
         if (first) {
+            bytes += 10 + strlen(l.v[i].term); /* entry, lexeme, a pos */
+            if (bytes > TSV_BUDGET) break;
             if (i) fs_buf_printf(tsv, " ");
             put_lexeme(tsv, l.v[i].term);
             fs_buf_printf(tsv, ":%d", l.v[i].pos);
-        } else if (l.v[i].pos != l.v[i - 1].pos) {
+            npos = 1;
+        } else if (l.v[i].pos != l.v[i - 1].pos && npos < MAX_TERM_POS) {
+            if ((bytes += 2) > TSV_BUDGET) break;
             fs_buf_printf(tsv, ",%d", l.v[i].pos);
+            npos++;
         }
     }
     *ntokens = (int)l.n;
