@@ -797,6 +797,7 @@ static int pg_agent_heartbeat(store *st, const char *id, int64_t now)
 typedef struct state_arg {
     const char *agent_id, *json;
     int64_t version, now;
+    int64_t written;         /* put: the version appended */
     fs_agent_state *out;
     size_t n;
 } state_arg;
@@ -864,18 +865,19 @@ static int state_put_fn(pgc *c, void *arg)
     pgc_text(&p, a->agent_id);
     pgc_int(&p, cur + 1);
     if ((rc = pgc_exec(c, PG_AGENT_SET_VERSION, &p, NULL))) return rc;
-    a->n = (size_t)(cur + 1); /* the version written */
+    a->written = cur + 1;
     return 0;
 }
 
 static int pg_state_put(store *st, const char *agent_id, const char *json,
                         int64_t expected, int64_t now, fs_agent_state *out)
 {
-    state_arg a = { agent_id, json, expected, now, NULL, 0 };
+    state_arg a = { .agent_id = agent_id, .json = json,
+                    .version = expected, .now = now };
     int rc = pgc_run(P(st), PGC_WRITE, state_put_fn, &a);
     if (!rc && out)
-        *out = (fs_agent_state){ xstrdup(agent_id), (int64_t)a.n,
-                                 xstrdup(json), now };
+        *out = (fs_agent_state){ xstrdup(agent_id), a.written, xstrdup(json),
+                                 now };
     return rc;
 }
 
@@ -1031,6 +1033,8 @@ static const store_ops pg_ops = {
     .schedule_list = pgs_schedule_list,
     .schedule_delete = pgs_schedule_delete,
     .schedule_fire = pgs_schedule_fire,
+    .doc_changes = pgs_doc_changes,
+    .doc_changes_prune = pgs_doc_changes_prune,
     .evolution_add = pgs_evolution_add,
     .evolution_get = pgs_evolution_get,
     .evolution_list = pgs_evolution_list,
