@@ -73,6 +73,7 @@ typedef enum {
     PG_SCHED_GET, PG_SCHED_LOCK, PG_SCHED_PUT, PG_SCHED_LIST,
     PG_SCHED_DELETE, PG_SCHED_FIRE,
     PG_EVO_INSERT, PG_EVO_GET, PG_EVO_LIST, PG_EVO_UPDATE,
+    PG_CHANGE_LIST, PG_CHANGE_HEAD, PG_CHANGE_PRUNE,
     PG__COUNT
 } pgc_stmt_id;
 
@@ -90,6 +91,10 @@ int pgc_pool_open(pgc_pool **out, const char *url, int size,
                   bool sync_normal, int busy_ms);
 /* Closes every connection; no caller may be inside pgc_run(). */
 void pgc_pool_close(pgc_pool *p);
+/* The pool's random id, set on each of its connections as the session
+ * setting flowstate.origin: the documents trigger tags change rows with
+ * it (store.h, doc_changes). */
+const char *pgc_pool_origin(const pgc_pool *p);
 
 typedef enum {
     PGC_READ,     /* autocommit: each statement sees the latest commits */
@@ -204,9 +209,10 @@ typedef struct pgs_enqueue {
     int64_t run_id;    /* the jobs' run; 0 = each job's own run_id */
 } pgs_enqueue;
 
-/* Inserts every job of e (or reads the job its unique key names): one
- * statement for one job, three at most for a batch.  Starts by clearing
- * e's outputs (pgs_enqueue_reset), so a transaction may run it again. */
+/* Inserts every job of e (or reads the job its unique key names): a lone
+ * job in one statement (two when its key was taken), a batch in three at
+ * most.  Starts by clearing e's outputs (pgs_enqueue_reset), so a
+ * transaction may run it again. */
 int pgs_enqueue_all(pgc *c, pgs_enqueue *e);
 /* Fills the caller's job i from what pgs_enqueue_all learnt. */
 void pgs_enqueue_result(pgs_enqueue *e, fs_job *j, size_t i, bool *existed);
@@ -262,7 +268,10 @@ int pgs_schedule_delete(store *st, const char *name);
 int pgs_schedule_fire(store *st, const char *name, int64_t fire_at,
                       fs_job *job, int64_t now, bool *fired);
 
-/* store_pg_evo.c: the evolution log. */
+/* store_pg_evo.c: the evolution log and the document change log. */
+int pgs_doc_changes(store *st, int64_t after, int limit, store_doc_change **out,
+                    size_t *n, int64_t *head);
+int pgs_doc_changes_prune(store *st, int64_t before, size_t *n);
 int pgs_evolution_add(store *st, fs_evolution *e, int64_t now);
 int pgs_evolution_get(store *st, int64_t id, fs_evolution *out);
 int pgs_evolution_list(store *st, const store_evolution_filter *f,
