@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/cond.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -27,6 +28,9 @@
 #include "memory/vfile.h"
 
 #define REBUILD_PAGE 1000
+#define CHANGE_PAGE 1000
+#define CHANGE_KEEP_MS (3600 * 1000) /* change rows older are dropped */
+#define PRUNE_EVERY_MS (600 * 1000)
 #define MAX_FILTER_IDS 1000000
 #define RECALL_K 10
 
@@ -41,6 +45,11 @@ struct memory {
     bool loaded;           /* the index came from the file */
     bool ready;            /* open finished: the index matches the store */
     const fs_clock *clk;
+    pthread_mutex_t sync;  /* one catch-up at a time; guards seq, stop */
+    int64_t seq;           /* the change log read up to */
+    pthread_cond_t wake;   /* the sync thread's nap */
+    pthread_t syncer;
+    bool syncing, stop;
 };
 
 /* --- open: the index from the store ----------------------------------- */
@@ -106,6 +115,72 @@ static int load_index(memory *m)
     return rebuild(m);
 }
 
+/* --- other processes' writes ------------------------------------------- */
+
+/* One change: the document's vector replaced, or removed when it was
+ * deleted, has none (chunked) or is gone already. */
+static int apply_change(memory *m, const store_doc_change *c)
+{
+    fs_doc d = { 0 };
+    int rc = c->deleted ? FS_ENOTFOUND : store_doc_get(m->st, c->doc_id, true, &d);
+    if (rc && rc != FS_ENOTFOUND) return rc;
+    bool add = !rc && usable(m, d.embedding, d.dims);
+    pthread_rwlock_wrlock(&m->lock);
+    hnsw_remove(m->idx, c->doc_id); /* absent: fine */
+    if (add) rc = hnsw_add(m->idx, c->doc_id, d.embedding, d.dims);
+    pthread_rwlock_unlock(&m->lock);
+    fs_doc_clear(&d);
+    return add ? rc : 0;
+}
+
+int memory_catch_up(memory *m, size_t *applied)
+{
+    size_t done = 0;
+    int rc = 0;
+    pthread_mutex_lock(&m->sync);
+    for (;;) {
+        store_doc_change *ch;
+        size_t n;
+        int64_t head;
+        if ((rc = store_doc_changes(m->st, m->seq, CHANGE_PAGE, &ch, &n, &head))) break;
+        for (size_t i = 0; i < n && !rc; i++, done++) rc = apply_change(m, &ch[i]);
+        free(ch);
+        if (rc || head == m->seq) break;
+        m->seq = head;
+    }
+    pthread_mutex_unlock(&m->sync);
+    if (applied) *applied = done;
+    return rc;
+}
+
+/* Catches up whenever the memory epoch moved; prunes old change rows. */
+static void *sync_main(void *arg)
+{
+    memory *m = arg;
+    int64_t seen = -1, pruned = fs_mono_ms();
+    pthread_mutex_lock(&m->sync);
+    while (!m->stop) {
+        fs_cond_wait_until(&m->wake, &m->sync, fs_mono_ms() + m->cfg.sync_ms);
+        if (m->stop) break;
+        pthread_mutex_unlock(&m->sync);
+        int64_t epoch;
+        size_t n;
+        int rc = store_memory_epoch(m->st, &epoch);
+        if (!rc && epoch != seen && !(rc = memory_catch_up(m, &n))) {
+            seen = epoch;
+            if (n) log_debug("memory: %zu change(s) of other processes applied", n);
+        }
+        if (!rc && fs_mono_ms() - pruned > PRUNE_EVERY_MS) {
+            rc = store_doc_changes_prune(m->st, fs_now(&fs_clock_real) - CHANGE_KEEP_MS, &n);
+            pruned = fs_mono_ms();
+        }
+        if (rc) log_warn("memory: catching up with other processes: %s", fs_strerror(rc));
+        pthread_mutex_lock(&m->sync);
+    }
+    pthread_mutex_unlock(&m->sync);
+    return NULL;
+}
+
 int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
                 const memory_config *cfg)
 {
@@ -122,12 +197,20 @@ int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
     m->clk = m->cfg.clk ? m->cfg.clk : &fs_clock_real;
     atomic_init(&m->ef, m->cfg.hnsw.ef_search > 0 ? m->cfg.hnsw.ef_search : 64);
     pthread_rwlock_init(&m->lock, NULL);
-    int rc = load_index(m);
+    pthread_mutex_init(&m->sync, NULL);
+    fs_cond_init(&m->wake);
+    store_doc_change *none;
+    size_t nnone;
+    /* the head before the index is read: what comes after is caught up */
+    int rc = store_doc_changes(st, 0, 0, &none, &nnone, &m->seq);
+    if (!rc) rc = load_index(m);
     if (rc) {
         memory_close(m);
         return rc;
     }
     m->ready = true;
+    if (m->cfg.sync_ms > 0 && pthread_create(&m->syncer, NULL, sync_main, m) == 0)
+        m->syncing = true;
     log_info("memory: %zu vectors indexed (%zu dims, %s), %s",
              hnsw_count(m->idx), sp->dims, vec_metric_name(sp->metric),
              m->loaded ? "loaded from the index file" : "built from the store");
@@ -135,15 +218,38 @@ int memory_open(memory **out, store *st, embedder *emb, const mem_space *sp,
     return 0;
 }
 
+/* The epoch the index matches: with other processes writing, the one
+ * before a final catch-up that saw no new write (else *ok is false). */
+static int epoch_of_index(memory *m, int64_t *epoch, bool *ok)
+{
+    int rc = store_memory_epoch(m->st, epoch);
+    *ok = rc == 0;
+    if (rc || !m->syncing) return rc;
+    int64_t after;
+    if ((rc = memory_catch_up(m, NULL)) || (rc = store_memory_epoch(m->st, &after)))
+        return rc;
+    *ok = after == *epoch;
+    return 0;
+}
+
 void memory_close(memory *m)
 {
     if (!m) return;
+    if (m->syncing) {
+        pthread_mutex_lock(&m->sync);
+        m->stop = true;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->sync);
+        pthread_join(m->syncer, NULL);
+    }
     int64_t epoch;
-    if (m->ready && m->cfg.index_path &&
-        store_memory_epoch(m->st, &epoch) == 0)
+    bool ok = false;
+    if (m->ready && m->cfg.index_path && epoch_of_index(m, &epoch, &ok) == 0 && ok)
         vfile_save(m->cfg.index_path, m->idx, epoch);
     hnsw_close(m->idx);
     pthread_rwlock_destroy(&m->lock);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->sync);
     free(m);
 }
 

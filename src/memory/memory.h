@@ -19,6 +19,16 @@
  * close with the store's memory epoch, loaded at open only when intact and
  * current, else rebuilt from the store.
  *
+ * Several processes on one database: each write also appends to the
+ * store's document change log (store_doc_changes), and memory_catch_up
+ * applies what other processes wrote since the last catch-up to this
+ * index (a vector added or replaced, or removed).  With sync_ms a thread
+ * does that whenever the store's memory epoch moved, checking every
+ * sync_ms, so another process's document is found here within about
+ * sync_ms plus the time to apply it; it also drops change rows older than
+ * an hour.  The index file is then saved only when nothing was written
+ * during the last catch-up, else the next open rebuilds.
+ *
  * Thread safety: every call may run concurrently; the index is guarded by
  * a read-write lock (searches share it, writes take it alone).
  */
@@ -46,7 +56,14 @@ typedef struct memory_config {
     hnsw_params hnsw;     /* zeros = hnsw.h defaults */
     int build_threads;    /* rebuild threads; 0 = 2 */
     const fs_clock *clk;  /* document times; NULL = the real clock */
+    int64_t sync_ms;      /* > 0: a thread catches up with the documents
+                             other processes write, checking this often */
 } memory_config;
+
+/* Applies the document writes of other processes since the last call
+ * (see the top).  OUT: *applied (may be NULL), the changes applied.
+ * Errors: the store's. */
+int memory_catch_up(memory *m, size_t *applied);
 
 /* Opens the service over st and emb (both borrowed) in space sp, and
  * builds the vector index from the stored embeddings.  Errors: FS_EIO. */

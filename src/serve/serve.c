@@ -350,6 +350,7 @@ static char *index_path(const char *db)
 /* The settings the evolution log may change in this process (evolution.h
  * on_change / check): memory.ef_search is the vector index's beam. */
 #define SETTINGS_REFRESH_MS 2000
+#define MEMORY_SYNC_MS 500
 
 static int setting_check(void *ctx, const char *component, const json_t *v,
                          char *why, size_t len)
@@ -416,7 +417,8 @@ static int services_open(fs_app *app, const serve_opts *o,
         goto close_store;
     }
     char *vidx = index_path(o->db);
-    memory_config mc = { .index_path = vidx };
+    /* other processes' documents are searchable here within about 0.5 s */
+    memory_config mc = { .index_path = vidx, .sync_ms = MEMORY_SYNC_MS };
     rc = memory_open(&app->mem, app->st, app->emb, &app->space, &mc);
     app->index_path = vidx;
     if (rc) {

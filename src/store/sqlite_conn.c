@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -218,6 +219,12 @@ static const char *const sql_text[SQ__COUNT] = {
         "(?1 IS NULL OR status=?1) AND (?2 IS NULL OR type=?2) AND "
         "(?3 IS NULL OR component=?3) AND (?4=0 OR id<?4) "
         "ORDER BY id DESC LIMIT ?5",
+    [SQ_CHANGE_INSERT] = "INSERT INTO doc_changes(doc_id,deleted,origin,at) "
+                         "VALUES(?1,?2,?3,?4)",
+    [SQ_CHANGE_LIST] = "SELECT seq,doc_id,deleted,origin=?3 FROM doc_changes "
+                       "WHERE seq>?1 ORDER BY seq LIMIT ?2",
+    [SQ_CHANGE_HEAD] = "SELECT coalesce(max(seq),0) FROM doc_changes",
+    [SQ_CHANGE_PRUNE] = "DELETE FROM doc_changes WHERE at<?1",
     /* Only when nobody updated it since it was read (rev ?7). */
     [SQ_EVO_UPDATE] =
         "UPDATE evolution_events SET status=?2,description=?3,data=?4,"
@@ -413,6 +420,16 @@ static const char *const migrations[] = {
     " applied_at INTEGER);"
     "CREATE INDEX evolution_component ON evolution_events(component,status);"
     "CREATE INDEX evolution_status ON evolution_events(status,id);",
+    /* 8: doc_changes: every write of a document's vectors, so each process
+     * keeps its in-memory index in step with the others' writes
+     * (store.h, doc_changes).  origin: the writing store handle. */
+    "CREATE TABLE doc_changes("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " doc_id INTEGER NOT NULL,"
+    " deleted INTEGER NOT NULL,"
+    " origin TEXT NOT NULL,"
+    " at INTEGER NOT NULL);"
+    "CREATE INDEX doc_changes_at ON doc_changes(at);",
 };
 
 int sqlc_err(sqlc *c, int rc, const char *what)
@@ -468,6 +485,7 @@ int sqlc_open(sqlc **out, const char *path, bool sync_normal, int busy_ms)
                                    sql_token, NULL, NULL, NULL) != SQLITE_OK ||
         sqlfts_register(c->db) != 0)
         goto fail;
+    fs_random_hex(c->origin, 16);
     *out = c;
     return 0;
 fail:
@@ -665,6 +683,19 @@ void sqlc_read_schedule(sqlite3_stmt *s, fs_schedule *out)
     out->last_fire = sqlite3_column_int64(s, 4);
     out->created_at = sqlite3_column_int64(s, 5);
     out->updated_at = sqlite3_column_int64(s, 6);
+}
+
+int sqlc_doc_changed(sqlc *c, int64_t id, bool deleted)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_CHANGE_INSERT);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, deleted);
+    sqlite3_bind_text(s, 3, c->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, fs_now(&fs_clock_real));
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "doc change");
 }
 
 void sqlc_read_evolution(sqlite3_stmt *s, fs_evolution *out)

@@ -64,12 +64,14 @@ typedef enum {
     SQ_SCHED_GET, SQ_SCHED_PUT, SQ_SCHED_LIST, SQ_SCHED_DELETE,
     SQ_SCHED_FIRE,
     SQ_EVO_INSERT, SQ_EVO_GET, SQ_EVO_LIST, SQ_EVO_UPDATE,
+    SQ_CHANGE_INSERT, SQ_CHANGE_LIST, SQ_CHANGE_HEAD, SQ_CHANGE_PRUNE,
     SQ__COUNT
 } sqlc_stmt_id;
 
 typedef struct sqlc {
     sqlite3 *db;
     sqlite3_stmt *stmt[SQ__COUNT];
+    char origin[33]; /* this connection's random id in doc_changes */
 } sqlc;
 
 /* Opens path with WAL, the sync mode and busy timeout.  OUT: *out.
@@ -104,6 +106,10 @@ void sqlc_read_event(sqlite3_stmt *s, fs_run_event *e);
 void sqlc_read_schedule(sqlite3_stmt *s, fs_schedule *out);
 /* Columns SQLC_EVOLUTION_COLS from column 0. */
 void sqlc_read_evolution(sqlite3_stmt *s, fs_evolution *out);
+
+/* Records that document id was written (deleted: removed) by this
+ * connection, in the same transaction (store.h, doc_changes). */
+int sqlc_doc_changed(sqlc *c, int64_t id, bool deleted);
 
 /* Applies pending schema migrations inside transactions.  0 or FS_EIO. */
 int sqlc_migrate(sqlc *c, int64_t now);

@@ -136,6 +136,13 @@ typedef struct store_job_signal {
 
 void store_job_signals_free(store_job_signal *s, size_t n);
 
+/* A write of a document's vectors (see store_doc_changes). */
+typedef struct store_doc_change {
+    int64_t seq;     /* ascending */
+    int64_t doc_id;
+    bool deleted;    /* removed (else added, or its content changed) */
+} store_doc_change;
+
 typedef struct store_evolution_filter {
     const char *status;     /* NULL = any */
     const char *type;       /* NULL = any */
@@ -235,6 +242,10 @@ typedef struct store_ops {
     int (*schedule_delete)(store *st, const char *name);
     int (*schedule_fire)(store *st, const char *name, int64_t fire_at,
                          fs_job *job, int64_t now, bool *fired);
+
+    int (*doc_changes)(store *st, int64_t after, int limit,
+                       store_doc_change **out, size_t *n, int64_t *head);
+    int (*doc_changes_prune)(store *st, int64_t before, size_t *n);
 
     int (*evolution_add)(store *st, fs_evolution *e, int64_t now);
     int (*evolution_get)(store *st, int64_t id, fs_evolution *out);
@@ -450,6 +461,25 @@ static inline int store_doc_list(store *st, const store_doc_filter *f,
  * covers the store exactly while the epoch is still E. */
 static inline int store_memory_epoch(store *st, int64_t *epoch)
 { return st->ops->memory_epoch(st, epoch); }
+
+/*
+ * The change log of document vectors.  Every add, content update and
+ * delete of a document (chunks included) appends one row per document in
+ * the same transaction, tagged with the store handle that wrote it; a
+ * memory index in another process catches up by reading the rows after
+ * the last it saw.  Rows with seq > after, at most limit read, of which
+ * OUT: *out (caller frees) those other handles wrote, *n, and *head the
+ * seq read up to (after when none).  limit 0: no rows, *head = the
+ * newest seq.  Errors: FS_EINVAL (limit outside 0..10000), FS_EIO.
+ */
+static inline int store_doc_changes(store *st, int64_t after, int limit,
+                                    store_doc_change **out, size_t *n,
+                                    int64_t *head)
+{ return st->ops->doc_changes(st, after, limit, out, n, head); }
+
+/* Drops the change rows written before `before` (ms).  OUT: *n dropped. */
+static inline int store_doc_changes_prune(store *st, int64_t before, size_t *n)
+{ return st->ops->doc_changes_prune(st, before, n); }
 
 /* BM25 over document content: the query's words (text.h) OR-ed, ranked
  * best first, filtered by f (f->limit results at most; f->before_id is

@@ -1,13 +1,16 @@
 /*
- * store_pg_evo.c - the evolution log part of the PostgreSQL backend (see
- * store.h for the contract; store_sqlite_evo.c is the same on SQLite).  An
- * update matches the row only at the rev it was read at, so two processes
- * moving one entry cannot both win: the second waits for the first's row
- * lock, then matches nothing.
+ * store_pg_evo.c - the evolution log and the document change log of the
+ * PostgreSQL backend (see store.h for the contracts; store_sqlite_evo.c is
+ * the same on SQLite).  An evolution update matches the row only at the
+ * rev it was read at, so two processes moving one entry cannot both win:
+ * the second waits for the first's row lock, then matches nothing.  Change
+ * rows are written by a trigger on documents (pg_conn.c, migration 8) with
+ * the writer connection's flowstate.origin; a read leaves out this pool's.
  */
 #include <stdlib.h>
 
 #include "core/fs.h"
+#include "core/xmem.h"
 #include "store/pg_conn.h"
 #include "store/store.h"
 
@@ -140,4 +143,82 @@ int pgs_evolution_update(store *st, fs_evolution *e, int64_t now)
     e->rev++;
     e->updated_at = now;
     return 0;
+}
+
+/* --- the document change log ---------------------------------------------- */
+
+typedef struct change_arg {
+    const char *origin;
+    int64_t after, head, before;
+    int limit;
+    store_doc_change *rows;
+    size_t n, pruned;
+} change_arg;
+
+static int changes_fn(pgc *c, void *arg)
+{
+    change_arg *a = arg;
+    PGresult *r;
+    free(a->rows); /* a retried run starts again */
+    a->rows = NULL;
+    a->n = 0;
+    a->head = a->after;
+    if (a->limit == 0) {
+        int rc = pgc_one(c, PG_CHANGE_HEAD, NULL, &r);
+        if (rc) return rc;
+        a->head = pgc_get_int(r, 0, 0);
+        PQclear(r);
+        return 0;
+    }
+    pgc_params p = { 0 };
+    pgc_int(&p, a->after);
+    pgc_int(&p, a->limit);
+    pgc_text(&p, a->origin);
+    int rc = pgc_exec(c, PG_CHANGE_LIST, &p, &r);
+    if (rc) return rc;
+    int rows = PQntuples(r);
+    a->rows = xmalloc((rows ? (size_t)rows : 1) * sizeof *a->rows);
+    for (int i = 0; i < rows; i++) {
+        a->head = pgc_get_int(r, i, 0);
+        if (pgc_get_bool(r, i, 3)) continue; /* this pool wrote it */
+        a->rows[a->n++] = (store_doc_change){ a->head, pgc_get_int(r, i, 1),
+                                              pgc_get_bool(r, i, 2) };
+    }
+    PQclear(r);
+    return 0;
+}
+
+int pgs_doc_changes(store *st, int64_t after, int limit, store_doc_change **out,
+                    size_t *n, int64_t *head)
+{
+    if (limit < 0 || limit > 10000) return FS_EINVAL;
+    change_arg a = { .origin = pgc_pool_origin(pgs_pool(st)), .after = after,
+                     .limit = limit };
+    int rc = pgc_run(pgs_pool(st), PGC_READ, changes_fn, &a);
+    if (rc) {
+        free(a.rows);
+        return rc;
+    }
+    *out = a.rows;
+    *n = a.n;
+    *head = a.head;
+    return 0;
+}
+
+static int prune_fn(pgc *c, void *arg)
+{
+    change_arg *a = arg;
+    pgc_params p = { 0 };
+    pgc_int(&p, a->before);
+    int rc = pgc_exec(c, PG_CHANGE_PRUNE, &p, NULL);
+    if (!rc) a->pruned = (size_t)pgc_changes(c);
+    return rc;
+}
+
+int pgs_doc_changes_prune(store *st, int64_t before, size_t *n)
+{
+    change_arg a = { .before = before };
+    int rc = pgc_run(pgs_pool(st), PGC_WRITE, prune_fn, &a);
+    if (!rc) *n = a.pruned;
+    return rc;
 }

@@ -28,7 +28,8 @@
  * them run beside the writer and see every committed batch.
  *
  * The workflow operations live in store_sqlite_wf.c, the schedule ones in
- * store_sqlite_sched.c, the evolution log in store_sqlite_evo.c; they reach the group commit and the reader pool
+ * store_sqlite_sched.c, the evolution log and the document change log in
+ * store_sqlite_evo.c; they reach the group commit and the reader pool
  * through store_sqlite.h.
  */
 #include <pthread.h>
@@ -75,6 +76,8 @@ typedef struct sqlite_store {
 } sqlite_store;
 
 #define S(st) ((sqlite_store *)(st))
+
+const char *sqs_origin(store *st) { return S(st)->w->origin; }
 
 /* --- group commit ---------------------------------------------------- */
 
@@ -1143,6 +1146,7 @@ static int doc_add_fn(sqlc *c, void *arg)
     doc_arg *a = arg;
     for (size_t i = 0; i < a->n; i++) {
         int rc = doc_insert(c, a, i);
+        if (!rc) rc = sqlc_doc_changed(c, a->ids[i], false);
         if (rc) return rc;
     }
     return bump_epoch(c);
@@ -1235,11 +1239,15 @@ static int update_content(sqlc *c, update_arg *a)
     rc = 0;
     doc_arg ins = { .docs = a->chunks, .n = a->n, .now = a->now,
                     .ids = xcalloc(a->n ? a->n : 1, sizeof(int64_t)) };
+    for (size_t i = 0; i < a->nremoved && !rc; i++)
+        rc = sqlc_doc_changed(c, a->removed[i], true);
+    if (!rc) rc = sqlc_doc_changed(c, d->id, false);
     for (size_t i = 0; i < a->n && !rc; i++) {
         a->chunks[i].parent_id = d->id;
         a->chunks[i].parent_ref = -1;
         rc = doc_insert(c, &ins, i);
         a->chunks[i].id = ins.ids[i];
+        if (!rc) rc = sqlc_doc_changed(c, ins.ids[i], false);
     }
     free(ins.ids);
     return rc ? rc : bump_epoch(c);
@@ -1310,6 +1318,8 @@ static int doc_delete_fn(sqlc *c, void *arg)
     rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sqlc_err(c, rc, "doc delete");
+    for (size_t i = 0; i < a->nids; i++)
+        if ((rc = sqlc_doc_changed(c, a->ids[i], true))) return rc;
     return bump_epoch(c);
 }
 
@@ -1747,6 +1757,8 @@ static const store_ops sqlite_ops = {
     .schedule_list = sqs_schedule_list,
     .schedule_delete = sqs_schedule_delete,
     .schedule_fire = sqs_schedule_fire,
+    .doc_changes = sqs_doc_changes,
+    .doc_changes_prune = sqs_doc_changes_prune,
     .evolution_add = sqs_evolution_add,
     .evolution_get = sqs_evolution_get,
     .evolution_list = sqs_evolution_list,

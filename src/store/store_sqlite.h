@@ -66,7 +66,13 @@ int sqs_schedule_delete(store *st, const char *name);
 int sqs_schedule_fire(store *st, const char *name, int64_t fire_at,
                       fs_job *job, int64_t now, bool *fired);
 
-/* store_sqlite_evo.c: the evolution log ops of store.h. */
+/* The origin id of the handle's writes (doc_changes). */
+const char *sqs_origin(store *st);
+
+/* store_sqlite_evo.c: the evolution log and document change log ops. */
+int sqs_doc_changes(store *st, int64_t after, int limit, store_doc_change **out,
+                    size_t *n, int64_t *head);
+int sqs_doc_changes_prune(store *st, int64_t before, size_t *n);
 int sqs_evolution_add(store *st, fs_evolution *e, int64_t now);
 int sqs_evolution_get(store *st, int64_t id, fs_evolution *out);
 int sqs_evolution_list(store *st, const store_evolution_filter *f,

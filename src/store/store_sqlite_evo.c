@@ -1,11 +1,14 @@
 /*
- * store_sqlite_evo.c - the evolution log part of the SQLite backend (see
- * store.h for the contract).  An update matches the row only at the rev
- * it was read at, so two processes moving one entry cannot both win.
+ * store_sqlite_evo.c - the evolution log and the document change log of
+ * the SQLite backend (see store.h for the contracts).  An evolution update
+ * matches the row only at the rev it was read at, so two processes moving
+ * one entry cannot both win.  Change rows carry the origin of the writer
+ * connection that wrote them; a read leaves out this handle's own.
  */
 #include <stdlib.h>
 
 #include "core/fs.h"
+#include "core/xmem.h"
 #include "store/sqlite_conn.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
@@ -140,4 +143,86 @@ int sqs_evolution_update(store *st, fs_evolution *e, int64_t now)
     e->rev++;
     e->updated_at = now;
     return 0;
+}
+
+/* --- the document change log ---------------------------------------------- */
+
+typedef struct change_arg {
+    const char *origin; /* the handle's: its writer connection's */
+    int64_t after, head, before;
+    int limit;
+    store_doc_change *rows;
+    size_t n, cap, pruned;
+} change_arg;
+
+static int head_of(sqlc *c, int64_t *head)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_CHANGE_HEAD);
+    if (!s) return FS_EIO;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *head = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : sqlc_err(c, rc, "doc change head");
+}
+
+static int changes_fn(sqlc *c, void *arg)
+{
+    change_arg *a = arg;
+    if (a->limit == 0) return head_of(c, &a->head);
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_CHANGE_LIST);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->after);
+    sqlite3_bind_int(s, 2, a->limit);
+    sqlite3_bind_text(s, 3, a->origin, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        a->head = sqlite3_column_int64(s, 0);
+        if (sqlite3_column_int(s, 3)) continue; /* this handle wrote it */
+        if (a->n == a->cap) {
+            a->cap = a->cap ? 2 * a->cap : 64;
+            a->rows = xrealloc(a->rows, a->cap * sizeof *a->rows);
+        }
+        a->rows[a->n++] = (store_doc_change){ a->head, sqlite3_column_int64(s, 1),
+                                              sqlite3_column_int(s, 2) != 0 };
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlc_err(c, rc, "doc changes");
+}
+
+int sqs_doc_changes(store *st, int64_t after, int limit, store_doc_change **out,
+                    size_t *n, int64_t *head)
+{
+    if (limit < 0 || limit > 10000) return FS_EINVAL;
+    change_arg a = { .origin = sqs_origin(st), .after = after, .head = after,
+                     .limit = limit };
+    int rc = sqs_read(st, changes_fn, &a);
+    if (rc) {
+        free(a.rows);
+        return rc;
+    }
+    *out = a.rows;
+    *n = a.n;
+    *head = a.head;
+    return 0;
+}
+
+static int prune_fn(sqlc *c, void *arg)
+{
+    change_arg *a = arg;
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_CHANGE_PRUNE);
+    if (!s) return FS_EIO;
+    sqlite3_bind_int64(s, 1, a->before);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sqlc_err(c, rc, "doc changes prune");
+    a->pruned = (size_t)sqlite3_changes(c->db);
+    return 0;
+}
+
+int sqs_doc_changes_prune(store *st, int64_t before, size_t *n)
+{
+    change_arg a = { .before = before };
+    int rc = sqs_write(st, prune_fn, &a);
+    if (!rc) *n = a.pruned;
+    return rc;
 }
