@@ -47,7 +47,7 @@
 #define LEADS 120
 #define DUPLICATES 8
 #define BAD_ROWS 5
-#define ROUND 100          /* follow-ups per learning round */
+#define ROUND 100          /* follow-ups per learning round (even) */
 #define WAIT_MS 120000     /* longest wait for a job or a run */
 #define SEED 20261124
 
@@ -467,16 +467,45 @@ static int round_run(demo *d, double *share, double *rate)
     return 0;
 }
 
+/* A first even split: `each` outcomes of every follow-up, recorded. */
+static int warm_up(demo *d, int each, double *rate)
+{
+    int64_t ids[4 * ROUND];
+    int answered = 0, n = 0;
+    for (int a = 0; a < 4; a++)
+        for (int i = 0; i < each; i++, n++) {
+            bool ok = learn_rng_uniform(&d->rng) < RATE[a];
+            answered += ok;
+            if (job_submit(d, "record_outcome", "learning",
+                           json_pack("{s:s,s:s,s:b}", "decision", "follow_up", "choice",
+                                     ARMS[a], "success", ok),
+                           &ids[n]))
+                return 1;
+        }
+    for (int i = 0; i < n; i++) {
+        json_t *r = NULL;
+        if (job_wait(d, ids[i], &r)) return 1;
+        json_decref(r);
+    }
+    *rate = (double)answered / n;
+    return 0;
+}
+
 static int step_learning(demo *d)
 {
     printf("4. Learning: simulated customers answer follow-ups at rates the agent\n"
            "   does not know (email_today 12%%, call_today 30%%, email_in_3_days 18%%,\n"
            "   no_follow_up 2%%); each round is %d choose_strategy + record_outcome jobs\n",
            ROUND);
+    double even;
+    if (warm_up(d, ROUND / 2, &even)) return 1;
+    printf("   round 0: an even split, %d of each: call_today chosen  25%%, %3.0f%% answered\n",
+           ROUND / 2, 100 * even);
+    d->share_first = 0.25;
+    d->rate_first = even;
     for (int r = 1; r <= d->rounds; r++) {
         double share, rate;
         if (round_run(d, &share, &rate)) return 1;
-        if (r == 1) d->share_first = share, d->rate_first = rate;
         d->share_last = share;
         d->rate_last = rate;
         printf("   round %d: call_today chosen %3.0f%%, %3.0f%% of follow-ups answered\n", r,
