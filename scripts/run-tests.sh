@@ -27,7 +27,7 @@ FLOWSTATE_TEST_DB= "${tests[@]}" "${@:2}"
 # The suites of tests/store and tests/queue (their TestSuite names); they
 # reach the store only through testdb.  (tests/review's store_review has a
 # SQLite-only fault injection test, so it stays out.)
-filter='@(store|store_workflows|store_schedules|store_evolution|store_changes|store_sqlite|memory_sync|queue|sched)/*'
+filter='@(store|store_workflows|store_schedules|store_evolution|store_changes|store_sqlite|memory_sync|queue|queue_watch|sched)/*'
 if [ -z "$pg_url" ]; then
   cluster=$(mktemp -d "$TMPDIR/fs-pg-XXXXXX")
   trap 'scripts/pg.sh stop "$cluster"' EXIT

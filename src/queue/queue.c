@@ -8,6 +8,10 @@
  * gen is read before the store is asked, an enqueue that lands between the
  * empty answer and the sleep is never missed.
  *
+ * Other processes' jobs: with cfg.watch a watcher thread waits on the
+ * store (store_jobs_wait: a NOTIFY on PostgreSQL, the newest id polled on
+ * SQLite) and moves gen when another process added jobs.
+ *
  * The ticker thread sleeps until the earliest of: the next scheduled run_at,
  * the next lease expiry, or tick_max_ms; an enqueue of a job due sooner than
  * the planned wake-up signals it early.  Each tick promotes due jobs,
@@ -40,8 +44,8 @@ struct queue {
     bool shutdown;
     uint64_t waiters;
 
-    pthread_t ticker;
-    bool ticker_running, ticker_stop;
+    pthread_t ticker, watcher;
+    bool ticker_running, ticker_stop, watcher_running;
     pthread_cond_t tick;     /* wakes the ticker early */
     int64_t next_tick;       /* wall ms of the ticker's planned wake-up;
                                 INT64_MAX while it is planning */
@@ -209,6 +213,33 @@ int queue_tick(queue *q)
 
 /* --- open / close ------------------------------------------------------ */
 
+#define WATCH_WAIT_MS 250 /* a stop waits at most this for the watcher */
+
+/* Wakes the waiting leases (and the listener) whenever the store says
+ * jobs were added, by this process or another. */
+static void *watcher_main(void *arg)
+{
+    queue *q = arg;
+    int64_t mark = 0;
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        bool stop = q->shutdown;
+        pthread_mutex_unlock(&q->lock);
+        if (stop) break;
+        bool woke = false;
+        int rc = store_jobs_wait(q->st, &mark, WATCH_WAIT_MS, &woke);
+        if (rc && rc != FS_EIO) {
+            log_error("queue: cannot watch for new jobs: %s", fs_strerror(rc));
+            break;
+        }
+        if (woke) {
+            wake_workers(q);
+            changed(q, true, false);
+        }
+    }
+    return NULL;
+}
+
 int queue_open(queue **out, store *st, const fs_clock *clk,
                const queue_config *cfg)
 {
@@ -227,6 +258,13 @@ int queue_open(queue **out, store *st, const fs_clock *clk,
             return FS_EIO;
         }
         q->ticker_running = true;
+    }
+    if (q->cfg.watch) {
+        if (pthread_create(&q->watcher, NULL, watcher_main, q) != 0) {
+            queue_close(q);
+            return FS_EIO;
+        }
+        q->watcher_running = true;
     }
     *out = q;
     return 0;
@@ -247,6 +285,7 @@ void queue_close(queue *q)
     if (!q) return;
     queue_shutdown(q);
     if (q->ticker_running) pthread_join(q->ticker, NULL);
+    if (q->watcher_running) pthread_join(q->watcher, NULL);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->avail);
     pthread_cond_destroy(&q->tick);

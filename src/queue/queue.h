@@ -56,6 +56,8 @@ typedef struct queue_config {
     int64_t retention_ms;      /* completed/cancelled kept: 7 days */
     int64_t tick_max_ms;       /* ticker runs at least this often: 1000 */
     bool ticker;               /* run the ticker thread (off in unit tests) */
+    bool watch;                /* a thread wakes waiting leases when other
+                                  processes add jobs (store_jobs_wait) */
 } queue_config;
 
 /* Limits enforced on every job (also used by the HTTP layer's messages). */

@@ -428,6 +428,7 @@ static int services_open(fs_app *app, const serve_opts *o,
     }
     queue_config qc = queue_config_default();
     qc.ticker = true;
+    qc.watch = true; /* jobs other processes add wake this one's leases */
     if (o->lease_default_ms) qc.default_lease_ms = o->lease_default_ms;
     if (o->retention_ms >= 0) qc.retention_ms = o->retention_ms;
     if ((rc = queue_open(&app->q, app->st, &app->clk, &qc))) {

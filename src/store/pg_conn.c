@@ -585,6 +585,13 @@ static const char *const migrations[] = {
     "CREATE TRIGGER documents_changed AFTER INSERT OR DELETE OR UPDATE OF"
     " content,embedding ON documents FOR EACH ROW"
     " EXECUTE FUNCTION documents_changed();",
+    /* 9: one NOTIFY flowstate_jobs per INSERT statement on jobs, to wake
+     * idle workers in every process (store_pg_listen.c); a transaction's
+     * are folded into one by PostgreSQL. */
+    "CREATE FUNCTION jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_notify('flowstate_jobs',''); RETURN NULL; END $$;"
+    "CREATE TRIGGER jobs_notify AFTER INSERT ON jobs FOR EACH STATEMENT"
+    " EXECUTE FUNCTION jobs_notify();",
 };
 
 /* The advisory lock key migrations hold ("Flow"). */

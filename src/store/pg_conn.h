@@ -268,6 +268,13 @@ int pgs_schedule_delete(store *st, const char *name);
 int pgs_schedule_fire(store *st, const char *name, int64_t fire_at,
                       fs_job *job, int64_t now, bool *fired);
 
+/* store_pg_listen.c: jobs_wait over LISTEN flowstate_jobs, on a
+ * connection of its own opened by the first wait. */
+typedef struct pgs_listener pgs_listener;
+pgs_listener *pgs_listener_new(const char *url);
+void pgs_listener_free(pgs_listener *l);
+int pgs_listener_wait(pgs_listener *l, int64_t *mark, int timeout_ms, bool *woke);
+
 /* store_pg_evo.c: the evolution log and the document change log. */
 int pgs_doc_changes(store *st, int64_t after, int limit, store_doc_change **out,
                     size_t *n, int64_t *head);

@@ -225,6 +225,7 @@ static const char *const sql_text[SQ__COUNT] = {
                        "WHERE seq>?1 ORDER BY seq LIMIT ?2",
     [SQ_CHANGE_HEAD] = "SELECT coalesce(max(seq),0) FROM doc_changes",
     [SQ_CHANGE_PRUNE] = "DELETE FROM doc_changes WHERE at<?1",
+    [SQ_JOB_NEWEST] = "SELECT coalesce(max(id),0) FROM jobs",
     /* Only when nobody updated it since it was read (rev ?7). */
     [SQ_EVO_UPDATE] =
         "UPDATE evolution_events SET status=?2,description=?3,data=?4,"

@@ -177,6 +177,7 @@ typedef struct store_ops {
     int (*job_next_due)(store *st, int64_t *next_run_at,
                         int64_t *next_expiry);
     int (*job_stats)(store *st, store_stat **rows, size_t *n);
+    int (*jobs_wait)(store *st, int64_t *mark, int timeout_ms, bool *woke);
 
     int (*agent_create)(store *st, const fs_agent *a, const char *token_hash);
     int (*agent_get)(store *st, const char *id, fs_agent *out);
@@ -576,6 +577,21 @@ static inline int store_run_events(store *st, int64_t run_id,
 static inline int store_job_signals(store *st, int64_t after_id, int limit,
                                     store_job_signal **out, size_t *n)
 { return st->ops->job_signals(st, after_id, limit, out, n); }
+
+/*
+ * Waits up to timeout_ms (1..10000) for jobs to be added by any process
+ * since *mark, the backend's position (0: none yet; the first call only
+ * takes one, *woke false).  *woke says whether jobs may have been added
+ * (then *mark moved).  SQLite checks the newest job id every 50 ms;
+ * PostgreSQL waits for a NOTIFY on channel flowstate_jobs, sent once per
+ * INSERT statement on jobs (a batch enqueue is one notification, and a
+ * transaction's are folded into one), on a connection of its own: one
+ * caller at a time.  Errors: FS_EINVAL, FS_EIO (after the timeout: the
+ * caller may simply call again).
+ */
+static inline int store_jobs_wait(store *st, int64_t *mark, int timeout_ms,
+                                  bool *woke)
+{ return st->ops->jobs_wait(st, mark, timeout_ms, woke); }
 
 /* --- Schedules (periodic jobs; the scheduler is queue/sched.h) ---------- */
 

@@ -42,6 +42,7 @@ enum { POOL_SIZE = 8, PRUNE_CHUNK = 5000 };
 typedef struct pg_store {
     store base;
     pgc_pool *pool;
+    pgs_listener *listen; /* jobs_wait */
 } pg_store;
 
 #define P(st) (((pg_store *)(st))->pool)
@@ -975,8 +976,14 @@ static int pg_key_count(store *st, const char *role, int64_t *n)
 
 /* --- open / close ----------------------------------------------------- */
 
+static int pg_jobs_wait(store *st, int64_t *mark, int timeout_ms, bool *woke)
+{
+    return pgs_listener_wait(((pg_store *)st)->listen, mark, timeout_ms, woke);
+}
+
 static void pg_close(store *st)
 {
+    pgs_listener_free(((pg_store *)st)->listen);
     pgc_pool_close(P(st));
     free(st);
 }
@@ -998,6 +1005,7 @@ static const store_ops pg_ops = {
     .job_prune = pg_job_prune,
     .job_next_due = pg_job_next_due,
     .job_stats = pg_job_stats,
+    .jobs_wait = pg_jobs_wait,
     .agent_create = pg_agent_create,
     .agent_get = pg_agent_get,
     .agent_by_token = pg_agent_by_token,
@@ -1049,6 +1057,7 @@ int store_pg_open(store **out, const char *url, const store_options *opt)
     if (pgc_pool_open(&s->pool, url, POOL_SIZE, opt->sync_normal, busy))
         goto fail;
     if (pgc_migrate(s->pool, fs_now(&fs_clock_real))) goto fail;
+    s->listen = pgs_listener_new(url);
     *out = &s->base;
     return 0;
 fail:

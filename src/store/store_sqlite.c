@@ -33,6 +33,7 @@
  * through store_sqlite.h.
  */
 #include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1685,6 +1686,48 @@ static int sq_setting_init(store *st, const char *key, const char *value,
 
 /* --- open / close ----------------------------------------------------- */
 
+/* --- jobs added by other processes ------------------------------------ */
+
+#define NEWEST_POLL_MS 50
+
+static int newest_fn(sqlc *c, void *arg)
+{
+    sqlite3_stmt *s = sqlc_stmt(c, SQ_JOB_NEWEST);
+    if (!s) return FS_EIO;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *(int64_t *)arg = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : sqlc_err(c, rc, "newest job");
+}
+
+/* The position is the newest job id (-1 for none): it moves with every
+ * insert. */
+static int newest_pos(sqlite_store *s, int64_t *pos)
+{
+    int64_t newest = 0;
+    int rc = rrun(s, newest_fn, &newest);
+    *pos = newest ? newest : -1;
+    return rc;
+}
+
+static int sq_jobs_wait(store *st, int64_t *mark, int timeout_ms, bool *woke)
+{
+    *woke = false;
+    if (timeout_ms < 1 || timeout_ms > 10000) return FS_EINVAL;
+    int64_t pos, until = fs_mono_ms() + timeout_ms;
+    bool first = *mark == 0;
+    int rc = newest_pos(S(st), &pos);
+    while (!rc && !first && pos == *mark && fs_mono_ms() < until) {
+        struct timespec ts = { 0, NEWEST_POLL_MS * 1000000L };
+        nanosleep(&ts, NULL);
+        rc = newest_pos(S(st), &pos);
+    }
+    if (rc) return rc;
+    *woke = !first && pos != *mark;
+    *mark = pos;
+    return 0;
+}
+
 static void sq_close(store *st)
 {
     sqlite_store *s = S(st);
@@ -1722,6 +1765,7 @@ static const store_ops sqlite_ops = {
     .job_prune = sq_job_prune,
     .job_next_due = sq_job_next_due,
     .job_stats = sq_job_stats,
+    .jobs_wait = sq_jobs_wait,
     .agent_create = sq_agent_create,
     .agent_get = sq_agent_get,
     .agent_by_token = sq_agent_by_token,
