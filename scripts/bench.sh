@@ -16,13 +16,21 @@
 #   9. the code analyser's lines/s on this project's own source.
 #  10. the data processor's rows/s (validate, normalize, dedupe).
 #  11. the agent runtime's dispatch overhead over bare queue cycles.
+#  12. the queue's full cycle across 1, 2, 4 processes on PostgreSQL (a
+#      throwaway cluster, scripts/pg.sh) and on SQLite, batches of 16, 64
+#      and 256, beside pgbench -N on the same cluster in the same run.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 build=${1:-build/rel}
 jobs=${BENCH_JOBS:-100000}
 tmp=$(mktemp -d /tmp/fs-bench-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+pgdir=""
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "$pgdir" ] && scripts/pg.sh stop "$pgdir"
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 echo "== 1. queue, C API"
@@ -121,4 +129,10 @@ echo
 
 echo "== 11. agent dispatch (lease -> handler -> result stored) vs bare queue cycles"
 "$build/bench/bench_agents" --dir "$tmp"
+echo
+
+echo "== 12. queue full cycle across processes: PostgreSQL, SQLite, pgbench -N anchor"
+pgdir=$(mktemp -d /tmp/fs-bench-pg-XXXXXX) # pg.sh hands it to the postgres user
+pgurl=$(scripts/pg.sh start "$pgdir")
+"$build/bench/bench_pgqueue" --url "$pgurl" --jobs "$jobs" --dir "$tmp"
 echo
