@@ -339,11 +339,13 @@ static void signals_block(sigset_t *set)
     pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
-/* The vector index file beside a SQLite database: "<path>.vidx". */
+/* The vector index file beside a SQLite database: "<path>.vidx"; NULL for
+ * a server database (each process builds its index at start). */
 static char *index_path(const char *db)
 {
     if (!strncmp(db, "sqlite:", 7)) db += 7;
     else if (!strncmp(db, "file:", 5)) db += 5;
+    else if (strstr(db, "://")) return NULL; /* shared: built from the store */
     return xasprintf("%s.vidx", db);
 }
 
