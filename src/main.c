@@ -1,7 +1,7 @@
 /*
  * main.c - the one `flowstate` binary: dispatches the first argument to a
  * command from a static table (demo, serve, worker, job, agent, queue, memory,
- * search, import, workflow, schedule, evolution, bench).
+ * search, import, workflow, schedule, evolution, bench, migrate).
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +30,7 @@ static const command commands[] = {
     { "schedule", cli_schedule_main, "add, list and remove periodic jobs (cron)" },
     { "evolution", cli_evolution_main, "the changes agents make: list, approve, roll back" },
     { "bench", cli_bench_main, "benchmark the vector indexes (FAISS beside)" },
+    { "migrate", cli_migrate_main, "copy a whole database (SQLite <-> PostgreSQL)" },
 };
 
 static void usage(FILE *out)

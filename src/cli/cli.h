@@ -40,6 +40,10 @@ int cli_schedule_main(int argc, char **argv);
 /* The evolution log: `flowstate evolution list|show|settings|approve|
  * reject|rollback` (cli_evolution.c). */
 int cli_evolution_main(int argc, char **argv);
+/* `flowstate migrate --from DB --to DB`: a whole database copied into an
+ * empty one and verified, no server (cli_migrate.c); its help lists its
+ * exit codes (5: copied, but the verification found a difference). */
+int cli_migrate_main(int argc, char **argv);
 /* `flowstate demo`: the whole system on a new embedded database
  * (cli_demo.c); exit 0, or 1 when a step failed. */
 int cli_demo_main(int argc, char **argv);

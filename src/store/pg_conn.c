@@ -786,6 +786,22 @@ static int prepare(pgc *c, pgc_stmt_id id)
     return rc;
 }
 
+/* A statement's result r: its row count into c->changes and r into *res
+ * (res NULL: dropped), or its error mapped (see pgc_exec). */
+static int take_result(pgc *c, PGresult *r, pgc_stmt_id id, PGresult **res)
+{
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        int rc = map_error(c, r, id);
+        PQclear(r);
+        return rc;
+    }
+    c->changes = strtoll(PQcmdTuples(r), NULL, 10);
+    if (res) *res = r;
+    else PQclear(r);
+    return 0;
+}
+
 int pgc_exec(pgc *c, pgc_stmt_id id, const pgc_params *p, PGresult **res)
 {
     static const pgc_params none = { 0 };
@@ -799,16 +815,17 @@ int pgc_exec(pgc *c, pgc_stmt_id id, const pgc_params *p, PGresult **res)
     snprintf(name, sizeof name, "fs%d", (int)id);
     PGresult *r = PQexecPrepared(c->conn, name, p->n, p->value, p->len,
                                  p->format, 0);
-    ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        int rc = map_error(c, r, id);
-        PQclear(r);
-        return rc;
-    }
-    c->changes = strtoll(PQcmdTuples(r), NULL, 10);
-    if (res) *res = r;
-    else PQclear(r);
-    return 0;
+    return take_result(c, r, id, res);
+}
+
+int pgc_exec_sql(pgc *c, const char *sql, const pgc_params *p, PGresult **res)
+{
+    static const pgc_params none = { 0 };
+    if (!p) p = &none;
+    c->retry = false;
+    PGresult *r = PQexecParams(c->conn, sql, p->n, NULL, p->value, p->len,
+                               p->format, 0);
+    return take_result(c, r, PG__COUNT, res);
 }
 
 int64_t pgc_changes(const pgc *c) { return c->changes; }

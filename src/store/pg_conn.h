@@ -154,6 +154,11 @@ const char *pgc_array_end(fs_buf *b);
  * FS_EIO (connection lost, anything else).
  */
 int pgc_exec(pgc *c, pgc_stmt_id id, const pgc_params *p, PGresult **res);
+/* pgc_exec for a statement built at run time from fixed parts (names
+ * from a table in the caller, never input), sent unprepared: the
+ * whole-database copy's statements (store_pg_dump.c). */
+int pgc_exec_sql(pgc *c, const char *sql, const pgc_params *p,
+                 PGresult **res);
 /* Rows changed by the last statement pgc_exec ran without res. */
 int64_t pgc_changes(const pgc *c);
 
@@ -243,6 +248,16 @@ int pgs_cache_get(store *st, const char *embedder,
 int pgs_cache_put(store *st, const char *embedder,
                   const uint8_t (*hashes)[32], size_t n, size_t dims,
                   const float *vecs, int64_t now);
+
+/* A document's tsvector literal and token count (store_pg_docs.c).
+ * OUT: *tsv (fs_buf_free), *ntokens. */
+int pgs_doc_tsv(const char *content, fs_buf *tsv, int *ntokens);
+
+/* store_pg_dump.c: the whole-database copy. */
+int pgs_dump_tables(store *st, store_table_rows **out, size_t *n);
+int pgs_dump_rows(store *st, const store_table *t, const store_rows *after,
+                  int limit, store_rows *out);
+int pgs_load_rows(store *st, const store_table *t, const store_rows *rows);
 
 /* store_pg_wf.c: workflows, runs and job signals. */
 int pgs_workflow_put(store *st, fs_workflow *w, int64_t now);

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/backoff.h"
 #include "core/model.h"
@@ -151,6 +152,50 @@ typedef struct store_evolution_filter {
     int limit;              /* 1..1001 */
 } store_evolution_filter;
 
+/*
+ * What `flowstate migrate` copies (the wrappers at the end of this file).
+ * Every backend describes its tables alike: one logical schema, so rows
+ * dumped from one backend load into any other.  columns: the names in
+ * dump order, comma-separated; types: one letter per column:
+ *   'i' integer (int64; booleans as 0/1)   't' text (UTF-8, no NUL byte)
+ *   'r' real (double)                      'b' bytes (embeddings, hashes)
+ * The first nkey columns are the key, and rows come out in key order:
+ * numbers by value, text and bytes byte by byte, the same order on every
+ * backend.  seeded: a new database already holds rows here, which a load
+ * replaces and which do not make a database non-empty (memory_settings:
+ * the epoch; sequences: one row per id counter).
+ */
+typedef struct store_table {
+    const char *name;
+    const char *columns;
+    const char *types;
+    int nkey;
+    bool seeded;
+} store_table;
+
+/* A table of the catalogue, and how many rows it holds. */
+typedef struct store_table_rows {
+    const store_table *table; /* static: lives as long as the program */
+    int64_t rows;
+} store_table_rows;
+
+/* One value of a dumped row; the column's type says which member holds
+ * it.  p is owned by the store_rows holding the cell. */
+typedef struct store_cell {
+    bool null;
+    int64_t i;    /* 'i' */
+    double r;     /* 'r' */
+    char *p;      /* 't' (NUL-terminated) and 'b' (may be NULL when len 0) */
+    size_t len;   /* 't' and 'b': bytes */
+} store_cell;
+
+/* n rows of ncols cells, row after row: row k, column j is
+ * cells[k * ncols + j].  Free with store_rows_free. */
+typedef struct store_rows {
+    size_t ncols, n;
+    store_cell *cells;
+} store_rows;
+
 typedef struct store_ops {
     const char *name;
     void (*close)(store *st);
@@ -253,6 +298,11 @@ typedef struct store_ops {
     int (*evolution_list)(store *st, const store_evolution_filter *f,
                           fs_evolution **out, size_t *n);
     int (*evolution_update)(store *st, fs_evolution *e, int64_t now);
+
+    int (*dump_tables)(store *st, store_table_rows **out, size_t *n);
+    int (*dump_rows)(store *st, const store_table *t, const store_rows *after,
+                     int limit, store_rows *out);
+    int (*load_rows)(store *st, const store_table *t, const store_rows *rows);
 } store_ops;
 
 /* Every backend's handle starts with this. */
@@ -665,5 +715,62 @@ static inline int store_evolution_list(store *st,
 static inline int store_evolution_update(store *st, fs_evolution *e,
                                          int64_t now)
 { return st->ops->evolution_update(st, e, now); }
+
+/* --- Whole-database copy (flowstate migrate) ---------------------------- */
+
+/*
+ * The tables a copy moves, in the order to load them (a row's references
+ * come before it), each with its row count now.  The catalogue is the
+ * logical schema of store_table: the same on every backend at one schema
+ * version, and it covers every record table.  Derived data is not in it:
+ * a backend rebuilds it as rows load (SQLite's FTS index, PostgreSQL's
+ * tsvector and document totals), and schema_migrations and the document
+ * change log belong to each database.  "sequences" is not a table but
+ * the id counters (table_name, last_id: the last id handed out, 0 when
+ * none), loaded last, so a copy never hands out an id its source did.
+ * Errors: FS_ECORRUPT (the database holds a table the catalogue does not
+ * know: copying it would drop data; logged), FS_EIO.  OUT: *out (free()),
+ * *n.
+ */
+static inline int store_dump_tables(store *st, store_table_rows **out,
+                                    size_t *n)
+{ return st->ops->dump_tables(st, out, n); }
+
+/*
+ * Reads up to limit (1..10000) rows of table t (one of this backend's
+ * catalogue, or one with the same name) in key order: the first ones when
+ * after is NULL or empty, else those whose key comes after the key of
+ * after's last row (after: the previous page).  Fewer than limit rows:
+ * the table is done.  Values come as stored, byte for byte.  Errors:
+ * FS_EINVAL (unknown table, bad limit, after of other columns),
+ * FS_ECORRUPT (a stored value is not of its column's type), FS_EIO.
+ * OUT: *out (store_rows_free), empty on error.
+ */
+static inline int store_dump_rows(store *st, const store_table *t,
+                                  const store_rows *after, int limit,
+                                  store_rows *out)
+{ return st->ops->dump_rows(st, t, after, limit, out); }
+
+/*
+ * Inserts rows (as store_dump_rows gives them: keys, times, states and
+ * bytes as they are) into table t, in one transaction, building the
+ * derived data on the way.  A key already present fails the whole call
+ * with FS_ECONFLICT, except in a seeded table, where the row is
+ * replaced; loading "sequences" sets each counter (never below the
+ * largest id its table holds).  Errors: FS_EINVAL (unknown table, rows
+ * of other columns, a NULL where none may be, a reference to a missing
+ * row, an unknown counter), FS_ECONFLICT, FS_EIO.
+ */
+static inline int store_load_rows(store *st, const store_table *t,
+                                  const store_rows *rows)
+{ return st->ops->load_rows(st, t, rows); }
+
+/* Frees the cells of r and empties it. */
+static inline void store_rows_free(store_rows *r)
+{
+    for (size_t k = 0; k < r->n * r->ncols; k++) free(r->cells[k].p);
+    free(r->cells);
+    *r = (store_rows){ 0 };
+}
 
 #endif

@@ -1047,6 +1047,9 @@ static const store_ops pg_ops = {
     .evolution_get = pgs_evolution_get,
     .evolution_list = pgs_evolution_list,
     .evolution_update = pgs_evolution_update,
+    .dump_tables = pgs_dump_tables,
+    .dump_rows = pgs_dump_rows,
+    .load_rows = pgs_load_rows,
 };
 
 int store_pg_open(store **out, const char *url, const store_options *opt)

@@ -12,7 +12,7 @@
  * PG_TEXT_SEARCH's BM25 (the counts it needs are kept in
  * documents_totals).  Limits of tsvector apply: positions past 16383 read
  * as 16383, a term keeps at most 256 of them (term frequencies in very
- * long documents are capped) and an entry stays under 1 MB (doc_tsv).
+ * long documents are capped) and an entry stays under 1 MB (pgs_doc_tsv).
  *
  * Embeddings are bytea holding float32 little-endian, the bytes SQLite
  * keeps; the cache is read and written in one statement per batch.
@@ -98,7 +98,7 @@ static int tokenize(const char *text, term_list *l)
  * refuses a tsvector of 1 MB): only pathological texts (a megabyte of
  * distinct words) lose the tail of their index.  OUT: *tsv (a tsvector
  * literal, caller frees with fs_buf_free), *ntokens. */
-static int doc_tsv(const char *content, fs_buf *tsv, int *ntokens)
+int pgs_doc_tsv(const char *content, fs_buf *tsv, int *ntokens)
 {
     term_list l = { 0 };
     int rc = tokenize(content ? content : "", &l);
@@ -192,7 +192,7 @@ static int index_docs(doc_arg *a)
     a->tsv = xcalloc(a->n ? a->n : 1, sizeof *a->tsv);
     a->ntokens = xcalloc(a->n ? a->n : 1, sizeof *a->ntokens);
     for (size_t i = 0; i < a->n; i++) {
-        int rc = doc_tsv(a->docs[i].content, &a->tsv[i], &a->ntokens[i]);
+        int rc = pgs_doc_tsv(a->docs[i].content, &a->tsv[i], &a->ntokens[i]);
         if (rc) return rc;
     }
     return 0;
@@ -307,7 +307,7 @@ int pgs_doc_update(store *st, const fs_doc *d, bool content, fs_doc *chunks,
     a.chunks = (doc_arg){ .docs = chunks, .n = content ? n : 0, .now = now,
                           .ids = xcalloc(n ? n : 1, sizeof(int64_t)) };
     int rc = index_docs(&a.chunks);
-    if (!rc && content) rc = doc_tsv(d->content, &a.tsv, &a.ntokens);
+    if (!rc && content) rc = pgs_doc_tsv(d->content, &a.tsv, &a.ntokens);
     if (!rc) rc = pgc_run(pgs_pool(st), PGC_WRITE, doc_update_fn, &a);
     for (size_t i = 0; !rc && i < a.chunks.n; i++) {
         chunks[i].id = a.chunks.ids[i];

@@ -1807,6 +1807,9 @@ static const store_ops sqlite_ops = {
     .evolution_get = sqs_evolution_get,
     .evolution_list = sqs_evolution_list,
     .evolution_update = sqs_evolution_update,
+    .dump_tables = sqs_dump_tables,
+    .dump_rows = sqs_dump_rows,
+    .load_rows = sqs_load_rows,
 };
 
 /* Process-wide SQLite settings, before first use: no memory statistics

@@ -69,6 +69,12 @@ int sqs_schedule_fire(store *st, const char *name, int64_t fire_at,
 /* The origin id of the handle's writes (doc_changes). */
 const char *sqs_origin(store *st);
 
+/* store_sqlite_dump.c: the whole-database copy ops of store.h. */
+int sqs_dump_tables(store *st, store_table_rows **out, size_t *n);
+int sqs_dump_rows(store *st, const store_table *t, const store_rows *after,
+                  int limit, store_rows *out);
+int sqs_load_rows(store *st, const store_table *t, const store_rows *rows);
+
 /* store_sqlite_evo.c: the evolution log and document change log ops. */
 int sqs_doc_changes(store *st, int64_t after, int limit, store_doc_change **out,
                     size_t *n, int64_t *head);
