@@ -15,9 +15,11 @@
  *
  * Text keys are compared and sorted COLLATE "C" (byte order, as SQLite
  * and the contract want, whatever the database's locale).  A batch is one
- * statement, each column one array parameter (bytes as hex text through
- * decode(), reals in %.17g, so every value comes back bit for bit) built
- * before the transaction, so a retried transaction sends the same.
+ * statement, each column one array parameter built before the
+ * transaction, so a retried transaction sends the same: numbers and text
+ * as array literals (reals in %.17g, which reads back bit for bit), bytes
+ * as a binary bytea[] (embeddings are most of a copy's volume: no hex, no
+ * escaping).
  * Documents get their tsv and ntokens from pgs_doc_tsv(), as doc_add
  * makes them; the triggers keep documents_totals and doc_changes.
  *
@@ -28,6 +30,7 @@
  * FS_ECORRUPT.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,21 +376,43 @@ typedef struct load_arg {
     int narrays;
 } load_arg;
 
-static void put_hex(fs_buf *hex, const store_cell *cell)
+/* Appends n raw bytes to b. */
+static void put_raw(fs_buf *b, const void *p, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    char *s = xmalloc(2 * cell->len + 1);
-    const unsigned char *p = (const unsigned char *)cell->p;
-    for (size_t i = 0; i < cell->len; i++) {
-        s[2 * i] = digits[p[i] >> 4];
-        s[2 * i + 1] = digits[p[i] & 15];
+    if (b->len + n > b->cap) {
+        b->cap = 2 * (b->len + n);
+        b->data = xrealloc(b->data, b->cap);
     }
-    s[2 * cell->len] = '\0';
-    pgc_array_add(hex, s);
-    free(s);
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
 }
 
-/* Appends cell, a value of type, to the array literal b.  FS_EINVAL for
+static void put_be32(fs_buf *b, uint32_t v)
+{
+    uint8_t be[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
+                      (uint8_t)(v >> 8), (uint8_t)v };
+    put_raw(b, be, 4);
+}
+
+/* Column j of rows, bytes, as a bytea[] in PostgreSQL's binary array
+ * format: dimensions, lower bound 1, then each element's length (-1:
+ * NULL) and bytes; no escaping, no hex. */
+static void bytes_array(fs_buf *b, const store_rows *rows, size_t j)
+{
+    enum { BYTEA_OID = 17 };
+    put_be32(b, 1);         /* one dimension */
+    put_be32(b, 1);         /* may hold NULLs */
+    put_be32(b, BYTEA_OID);
+    put_be32(b, (uint32_t)rows->n);
+    put_be32(b, 1);         /* lower bound */
+    for (size_t k = 0; k < rows->n; k++) {
+        const store_cell *cell = &rows->cells[k * rows->ncols + j];
+        put_be32(b, cell->null ? UINT32_MAX : (uint32_t)cell->len);
+        if (!cell->null) put_raw(b, cell->p, cell->len);
+    }
+}
+
+/* Appends cell, a number or text, to the array literal b.  FS_EINVAL for
  * text PostgreSQL cannot hold (a NUL byte). */
 static int put_cell(fs_buf *b, char type, const store_cell *cell)
 {
@@ -397,16 +422,19 @@ static int put_cell(fs_buf *b, char type, const store_cell *cell)
     else if (type == 'r') {
         snprintf(num, sizeof num, "%.17g", cell->r);
         pgc_array_add(b, num);
-    } else if (type == 'b') put_hex(b, cell);
-    else if (cell->p && memchr(cell->p, 0, cell->len)) return FS_EINVAL;
+    } else if (cell->p && memchr(cell->p, 0, cell->len)) return FS_EINVAL;
     else pgc_array_add(b, cell->p ? cell->p : "");
     return 0;
 }
 
-/* Column j of rows as one array literal into a->arrays[j]. */
+/* Column j of rows as one array parameter into a->arrays[j]. */
 static int column_array(load_arg *a, const store_rows *rows, size_t j)
 {
     fs_buf *b = &a->arrays[j];
+    if (a->t->t.types[j] == 'b') {
+        bytes_array(b, rows, j);
+        return 0;
+    }
     for (size_t k = 0; k < rows->n; k++)
         if (put_cell(b, a->t->t.types[j], &rows->cells[k * rows->ncols + j])) {
             log_error("store: loading %s: a text value of column %zu holds "
@@ -458,14 +486,14 @@ static void upsert_sql(fs_buf *b, const store_table *t)
 /* The unnest column u.cJ as a value of column j. */
 static void load_expr(fs_buf *b, const pgd_table *t, int j)
 {
-    if (t->t.types[j] == 'b') fs_buf_printf(b, "decode(u.c%d,'hex')", j);
-    else if (is_boolean(t, j)) fs_buf_printf(b, "u.c%d<>0", j);
+    if (is_boolean(t, j)) fs_buf_printf(b, "u.c%d<>0", j);
     else fs_buf_printf(b, "u.c%d", j);
 }
 
 static const char *array_type(char type)
 {
-    return type == 'i' ? "bigint" : type == 'r' ? "float8" : "text";
+    return type == 'i' ? "bigint" : type == 'r' ? "float8"
+                       : type == 'b' ? "bytea" : "text";
 }
 
 /* INSERT INTO t(cols) SELECT exprs FROM unnest($1::T[],...) AS u(c0,...). */
@@ -496,7 +524,11 @@ static int load_fn(pgc *c, void *arg)
 {
     load_arg *a = arg;
     pgc_params p = { 0 };
-    for (int j = 0; j < a->narrays; j++) pgc_text(&p, a->arrays[j].data);
+    for (int j = 0; j < a->narrays; j++) {
+        if (j < (int)strlen(a->t->t.types) && a->t->t.types[j] == 'b')
+            pgc_bytes(&p, a->arrays[j].data, a->arrays[j].len);
+        else pgc_text(&p, a->arrays[j].data);
+    }
     return pgc_exec_sql(c, a->sql, &p, NULL);
 }
 
