@@ -16,7 +16,8 @@
  *             progress line (stderr, a terminal only) counts rows against
  *             the source's total.  A failure stops here (exit 3) and says
  *             the target holds a partial copy.
- *   3. verify every table of both databases read again from its start:
+ *   3. verify every table of both databases read again from its start
+ *             (the progress line again, against twice the rows copied):
  *             rows counted, and each row encoded canonically and chained
  *             into a SHA-256 per table; a table of counts and digests side
  *             by side; any difference exits 5.
@@ -84,15 +85,21 @@ typedef struct table_check {
     uint8_t digest[2][32];
 } table_check;
 
+/* The progress line of one step: rows done out of total. */
+typedef struct meter {
+    bool tty;                /* draw on stderr (a terminal) */
+    bool drawn;              /* a line is on screen */
+    uint64_t total, done;
+    int64_t start_ms, drawn_ms;
+} meter;
+
 typedef struct migrate {
     const cliopt_ctx *ctx;
     side from, to;
     int batch;
     bool json;
-    bool tty;                /* draw progress on stderr */
-    uint64_t total, done;    /* rows to copy, copied */
-    int64_t start_ms, drawn_ms;
-    bool drawn;
+    meter bar;
+    uint64_t copied;         /* rows */
     double copy_secs, verify_secs;
     table_check *checks;     /* one per table of the catalogue */
 } migrate;
@@ -173,34 +180,45 @@ static bool same_database(const char *a, const char *b)
 
 /* ---- progress ----------------------------------------------------------- */
 
-static void progress_draw(migrate *m, const char *name, bool force)
+static void meter_start(meter *b, uint64_t total)
 {
+    b->total = total;
+    b->done = 0;
+    b->start_ms = fs_mono_ms();
+    b->drawn_ms = b->start_ms - DRAW_MS;
+}
+
+/* Counts n more rows and redraws (at most every DRAW_MS unless force):
+ *   [#######-------------]  35%  38,500/110,006 rows  21,313 rows/s  ETA 3s  jobs */
+static void meter_add(meter *b, uint64_t n, const char *what, bool force)
+{
+    b->done += n;
     int64_t now = fs_mono_ms();
-    if (!m->tty || (!force && now - m->drawn_ms < DRAW_MS)) return;
-    m->drawn_ms = now;
-    double secs = (double)(now - m->start_ms) / 1000.0;
-    double share = m->total ? (double)m->done / (double)m->total : 1.0;
+    if (!b->tty || (!force && now - b->drawn_ms < DRAW_MS)) return;
+    b->drawn_ms = now;
+    double secs = (double)(now - b->start_ms) / 1000.0;
+    double share = b->total && b->done < b->total
+                       ? (double)b->done / (double)b->total : 1.0;
     char bar[BAR + 1], done[32], total[32], eta[32] = "--";
     for (int i = 0; i < BAR; i++) bar[i] = i < (int)(share * BAR) ? '#' : '-';
     bar[BAR] = '\0';
-    progress_count(done, sizeof done, m->done);
-    progress_count(total, sizeof total, m->total);
-    if (m->done && secs >= 0.5)
-        progress_span(eta, sizeof eta,
-                      secs * (double)(m->total - m->done) / (double)m->done);
+    progress_count(done, sizeof done, b->done);
+    progress_count(total, sizeof total, b->total);
+    if (b->done && secs >= 0.5)
+        progress_span(eta, sizeof eta, secs * (1 - share) / share);
     fprintf(stderr, "\r\033[K[%s] %3d%%  %s/%s rows  %.0f rows/s  ETA %s  %s",
             bar, (int)(share * 100), done, total,
-            secs > 0 ? (double)m->done / secs : 0.0, eta, name);
+            secs > 0 ? (double)b->done / secs : 0.0, eta, what);
     fflush(stderr);
-    m->drawn = true;
+    b->drawn = true;
 }
 
-static void progress_erase(migrate *m)
+static void meter_erase(meter *b)
 {
-    if (!m->drawn) return;
+    if (!b->drawn) return;
     fputs("\r\033[K", stderr);
     fflush(stderr);
-    m->drawn = false;
+    b->drawn = false;
 }
 
 /* ---- step 1: open and check --------------------------------------------- */
@@ -303,8 +321,8 @@ static int copy_table(migrate *m, size_t i)
         store_rows_free(&prev);
         prev = page;
         page = (store_rows){ 0 };
-        if (!rc) m->done += prev.n;
-        progress_draw(m, src->name, false);
+        if (!rc) m->copied += prev.n;
+        meter_add(&m->bar, rc ? 0 : prev.n, src->name, false);
     } while (!rc && prev.n == (size_t)m->batch);
     store_rows_free(&prev);
     return rc;
@@ -312,23 +330,24 @@ static int copy_table(migrate *m, size_t i)
 
 static int copy(migrate *m)
 {
-    for (size_t i = 0; i < m->from.n; i++) m->total += m->from.tables[i].rows;
-    m->start_ms = fs_mono_ms();
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->from.n; i++) total += m->from.tables[i].rows;
+    meter_start(&m->bar, total);
     for (size_t i = 0; i < m->from.n; i++) {
         int rc = copy_table(m, i);
         if (rc == 0) continue;
-        progress_erase(m);
+        meter_erase(&m->bar);
         fprintf(stderr, "flowstate migrate: copying %s failed after %llu "
                 "rows: %s.\nThe target now holds a partial copy: remove it "
                 "(delete the SQLite file, or drop and create the PostgreSQL "
                 "database) before running migrate again\n",
-                m->from.tables[i].table->name, (unsigned long long)m->done,
+                m->from.tables[i].table->name, (unsigned long long)m->copied,
                 fs_strerror(rc));
         return CLI_EXIT_UNREACHABLE;
     }
-    progress_draw(m, "done", true);
-    progress_erase(m);
-    m->copy_secs = (double)(fs_mono_ms() - m->start_ms) / 1000.0;
+    meter_add(&m->bar, 0, "copied", true);
+    meter_erase(&m->bar);
+    m->copy_secs = (double)(fs_mono_ms() - m->bar.start_ms) / 1000.0;
     return CLI_EXIT_OK;
 }
 
@@ -394,6 +413,8 @@ static int digest_table(migrate *m, side *s, size_t i, int64_t *rows,
     free(head);
     store_rows page = { 0 }, prev = { 0 };
     bytes buf = { 0 };
+    char what[80];
+    snprintf(what, sizeof what, "checking %s (%s)", t->name, s->what);
     int rc;
     *rows = 0;
     do {
@@ -404,6 +425,7 @@ static int digest_table(migrate *m, side *s, size_t i, int64_t *rows,
         if (!rc) {
             digest_page(t, &prev, digest, &buf);
             *rows += (int64_t)prev.n;
+            meter_add(&m->bar, prev.n, what, false);
         }
     } while (!rc && prev.n == (size_t)m->batch);
     store_rows_free(&prev);
@@ -413,7 +435,7 @@ static int digest_table(migrate *m, side *s, size_t i, int64_t *rows,
 
 static int verify(migrate *m)
 {
-    int64_t start = fs_mono_ms();
+    meter_start(&m->bar, 2 * m->copied); /* both sides, as copied */
     m->checks = xcalloc(m->from.n, sizeof *m->checks);
     side *sides[2] = { &m->from, &m->to };
     for (size_t i = 0; i < m->from.n; i++) {
@@ -422,13 +444,15 @@ static int verify(migrate *m)
         for (int s = 0; s < 2; s++) {
             int rc = digest_table(m, sides[s], i, &c->rows[s], c->digest[s]);
             if (rc == 0) continue;
+            meter_erase(&m->bar);
             fprintf(stderr, "flowstate migrate: verifying: cannot read %s "
                     "from the %s: %s\n", c->name, sides[s]->what,
                     fs_strerror(rc));
             return CLI_EXIT_UNREACHABLE;
         }
     }
-    m->verify_secs = (double)(fs_mono_ms() - start) / 1000.0;
+    meter_erase(&m->bar);
+    m->verify_secs = (double)(fs_mono_ms() - m->bar.start_ms) / 1000.0;
     return CLI_EXIT_OK;
 }
 
@@ -454,7 +478,7 @@ static size_t differing(const migrate *m)
 
 static double rate(const migrate *m)
 {
-    return m->copy_secs > 0 ? (double)m->done / m->copy_secs : 0;
+    return m->copy_secs > 0 ? (double)m->copied / m->copy_secs : 0;
 }
 
 static void print_json(const migrate *m)
@@ -474,7 +498,8 @@ static void print_json(const migrate *m)
     }
     json_t *doc = json_pack(
         "{s:s,s:s,s:I,s:f,s:f,s:f,s:b,s:o}", "from", m->from.shown, "to",
-        m->to.shown, "rows", (json_int_t)m->done, "copy_seconds", m->copy_secs,
+        m->to.shown, "rows", (json_int_t)m->copied, "copy_seconds",
+        m->copy_secs,
         "rows_per_second", rate(m), "verify_seconds", m->verify_secs,
         "verified", differing(m) == 0, "tables", list);
     clifmt_json(stdout, doc);
@@ -504,7 +529,7 @@ static void print_table(const migrate *m)
     table_print(t, stdout, table_style_for(stdout));
     table_free(t);
     char count[32];
-    progress_count(count, sizeof count, m->done);
+    progress_count(count, sizeof count, m->copied);
     size_t bad = differing(m);
     printf("copied %s rows from %s to %s in %.1f s (%.0f rows/s); verified "
            "in %.1f s: %s\n", count, m->from.shown, m->to.shown, m->copy_secs,
@@ -566,7 +591,7 @@ static int migrate_main_run(const cliopt_ctx *ctx, int argc, char **argv)
         .to = { "target", to, shown_location(to) },
         .batch = batch.set ? (int)batch.v : BATCH_DEFAULT,
         .json = common.json,
-        .tty = isatty(STDERR_FILENO),
+        .bar = { .tty = isatty(STDERR_FILENO) },
     };
     code = run(&m);
     migrate_free(&m);
