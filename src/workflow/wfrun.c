@@ -809,6 +809,8 @@ bool wfrun_dirty(const wfrun *r)
     return r->rec_dirty || r->ndirty || r->nev || r->njobs || r->ncancel;
 }
 
+void wfrun_touch(wfrun *r) { r->rec_dirty = true; }
+
 void wfrun_change(wfrun *r, store_run_change *c)
 {
     /* the jobs move to cjobs (the store may rewrite them), dropped ones

@@ -122,6 +122,11 @@ int wfrun_retry(wfrun *r, int64_t now);
 /* True when transitions are waiting to be committed. */
 bool wfrun_dirty(const wfrun *r);
 
+/* Makes the next commit write the run's record even if nothing changed:
+ * the commit then checks the run's rev (FS_ECONFLICT when another process
+ * moved the run on meanwhile). */
+void wfrun_touch(wfrun *r);
+
 /*
  * The pending change, for store_run_commit: its arrays are the run's own
  * (valid until wfrun_committed or wfrun_free); the run record is r's.

@@ -408,26 +408,40 @@ static int apply_signals(workflow *w, size_t *n)
     sig_ref *order = xmalloc(*n * sizeof *order);
     int64_t *done = xmalloc(*n * sizeof *done);
     wfrun **touched = xmalloc(*n * sizeof *touched);
-    size_t nt = 0;
+    size_t nt = 0, nd = 0;
     for (size_t i = 0; i < *n; i++) order[i] = (sig_ref){ sig[i].run_id, i };
     qsort(order, *n, sizeof *order, cmp_sig);
-    int64_t now = fs_now(&w->clk);
+    int64_t now = fs_now(&w->clk), unread = 0;
+    int load_rc = 0;
     for (size_t i = 0; i < *n; i++) {
         store_job_signal *s = &sig[order[i].i];
-        done[i] = s->id;
         wfrun *r = run_find(w, s->run_id);
         if (!r && (i == 0 || order[i - 1].run_id != s->run_id)) {
             int lrc = run_load(w, s->run_id, true, &r);
-            if (lrc && lrc != FS_ENOTFOUND)
+            if (lrc && lrc != FS_ENOTFOUND) {
                 log_error("workflow: run %lld cannot be loaded: %s",
                           (long long)s->run_id, fs_strerror(lrc));
+                if (lrc != FS_ECORRUPT) { /* the store failed: keep them */
+                    unread = s->run_id;
+                    load_rc = lrc;
+                }
+            }
             if (r) run_insert(w, r);
         }
+        if (s->run_id == unread) continue;
+        done[nd++] = s->id;
         if (!r || !s->job.id) continue;
         wfrun_job(r, &s->job, now);
+        /* The signal is deleted with this commit, so the commit must check
+         * the run's rev even when wfrun_job changed nothing: a copy left
+         * behind by another engine's commit (another process on the same
+         * database) knows no job of a later step and would ignore, and so
+         * lose, that job's signal.  A conflict reloads the run instead. */
+        wfrun_touch(r);
         if (!nt || touched[nt - 1] != r) touched[nt++] = r;
     }
-    rc = commit(w, touched, nt, done, *n);
+    rc = commit(w, touched, nt, done, nd);
+    if (!rc) rc = load_rc; /* what was kept waits for the next round */
     free(order);
     free(done);
     free(touched);
