@@ -135,7 +135,7 @@ static char *shown_location(const char *s)
     if (!is_postgres(out)) return out;
     char *auth = strstr(out, "://") + 3;
     size_t end = strcspn(auth, "/?");
-    char *at = memchr(auth, '@', end);
+    char *at = memrchr(auth, '@', end);
     char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
     if (colon)
         out = mask(out, (size_t)(colon + 1 - out), (size_t)(at - colon - 1));
@@ -163,6 +163,11 @@ static bool check_location(const cliopt_ctx *ctx, const char *flag,
     }
     if (!is_postgres(s) && !*sqlite_path(s)) {
         cliopt_fail(ctx, "%s names no file", flag);
+        return false;
+    }
+    if (!is_postgres(s) && (strstr(s, "host=") || strstr(s, "dbname="))) {
+        cliopt_fail(ctx, "%s looks like libpq keywords: give a postgres:// "
+                    "URL", flag);
         return false;
     }
     return true;

@@ -338,12 +338,21 @@ static int counters_fn(pgc *c, void *arg)
     return 0;
 }
 
-/* Checks a row set against t: FS_EINVAL when its shape is not t's. */
+/* Checks a row set against t: FS_EINVAL when its shape is not t's, or a
+ * text or bytes cell lacks its bytes. */
 static int check_rows(const store_table *t, const store_rows *r)
 {
     if (r->ncols != strlen(t->types) || (r->n && !r->cells)) {
         log_error("store: rows for %s have %zu columns, not %zu", t->name,
                   r->ncols, strlen(t->types));
+        return FS_EINVAL;
+    }
+    for (size_t k = 0; k < r->n * r->ncols; k++) {
+        const store_cell *c = &r->cells[k];
+        if (c->null || c->p || !c->len || strchr("ir", t->types[k % r->ncols]))
+            continue;
+        log_error("store: rows for %s: a cell has a length but no bytes",
+                  t->name);
         return FS_EINVAL;
     }
     return 0;
