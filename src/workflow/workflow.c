@@ -27,6 +27,10 @@
 #define SIGNAL_BATCH 1000
 #define RESCAN_PAGE 200
 #define STARTED_DELAY_MS 50
+/* How often the engine looks for running runs it does not hold: those
+ * another process on the same database left behind when it died (a run
+ * stored but not yet started, a step deadline only it was watching). */
+#define ADOPT_EVERY_MS 10000
 
 typedef struct def_entry {
     char *name;
@@ -538,10 +542,14 @@ static bool engine_wait(workflow *w, int64_t wake_at)
 static void *engine_main(void *arg)
 {
     workflow *w = arg;
-    int64_t wake_at = 0;
+    int64_t wake_at = 0, adopt_at = fs_mono_ms() + ADOPT_EVERY_MS;
     while (engine_wait(w, wake_at)) {
         int64_t next = 0;
         pthread_mutex_lock(&w->lock);
+        if (fs_mono_ms() >= adopt_at) {
+            w->rescan = true;
+            adopt_at = fs_mono_ms() + ADOPT_EVERY_MS;
+        }
         int rc = process_locked(w, &next);
         pthread_mutex_unlock(&w->lock);
         int64_t now = fs_now(&w->clk), wait = w->cfg.sweep_ms;

@@ -23,7 +23,9 @@
  * by another process on the same database (`flowstate worker --db`).
  *
  * The engine keeps every running run in memory (reloaded from the store
- * at start: runs interrupted by a crash carry on).  Each commit checks the
+ * at start: runs interrupted by a crash carry on; and every 10 s it loads
+ * running runs it does not hold, so runs another process on the same
+ * database was driving when it died carry on too).  Each commit checks the
  * run's rev (optimistic locking); a failed commit drops the runs it
  * touched from memory, and they are reloaded from the store.
  */
