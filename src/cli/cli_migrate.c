@@ -568,8 +568,22 @@ static int run(migrate *m)
     return differing(m) ? EXIT_DIFFERS : CLI_EXIT_OK;
 }
 
+/* --help or -h before any "--": migrate's own help, without the client
+ * commands' global options and exit codes (it talks to no server). */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+    return false;
+}
+
 static int migrate_main_run(const cliopt_ctx *ctx, int argc, char **argv)
 {
+    if (wants_help(argc, argv)) {
+        printf("usage: flowstate migrate %s\n\n%s", ctx->cmd->synopsis,
+               ctx->cmd->help);
+        return CLI_EXIT_OK;
+    }
     cliopt_common common = { 0 };
     const char *from = NULL, *to = NULL;
     cliopt_num batch = { 0 };
@@ -637,7 +651,8 @@ static const cliopt_cmd migrate_cmd = {
     "  --to DB        the empty database to copy into\n"
     "  --batch N      rows per page and per target transaction (1-10000,\n"
     "                 default 1000); lower it for very large documents\n"
-    "  --json         print the counts and digests as JSON\n",
+    "  --json         print the counts and digests as JSON\n"
+    "  -h, --help     show this help\n",
     NULL,
     0 };
 

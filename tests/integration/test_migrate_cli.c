@@ -613,6 +613,13 @@ Test(migrate_cli, refuses_what_it_cannot_do_with_clear_errors)
     assert_exit(r, 2);
     run_free(&r);
 
+    r = MIGRATE(dir, "--help");
+    assert_exit(r, 0);
+    cr_assert(strstr(r.out, "Rebuilt, not copied") &&
+              strstr(r.out, "5 copied, but the") && !strstr(r.out, "--url"),
+              "%s", r.out);
+    run_free(&r);
+
     /* a target holding records: refused, and left as it was */
     populate(b);
     store *st = open_store(b);
