@@ -7,7 +7,8 @@
  * copies work afterwards (text search finds the same documents, a new
  * job gets an id the source never handed out).  And the refusals: a
  * non-empty target, a bad or unknown URL, a missing source, one database
- * as both ends.
+ * as both ends; and a difference the verification finds (a counter
+ * behind its table, which the copy raises) exits 5.
  *
  * PostgreSQL: FLOWSTATE_TEST_DB when it is a postgres:// URL, else a
  * throwaway cluster of the test's own (scripts/pg.sh, so the test runs
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,5 +641,30 @@ Test(migrate_cli, refuses_what_it_cannot_do_with_clear_errors)
     free(before);
     free(after);
     store_close(st);
+    remove_dir(dir);
+}
+
+Test(migrate_cli, a_difference_found_by_the_verification_exits_5)
+{
+    char dir[256], a[300], b[300];
+    scratch(dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/a.db", dir);
+    snprintf(b, sizeof b, "%s/b.db", dir);
+    populate(a);
+    /* a counter behind its table: the copy raises it to the largest id,
+     * so the two sides differ in "sequences" and nowhere else */
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(a, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "UPDATE sqlite_sequence SET seq=1 WHERE "
+                              "name='jobs'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    run_out r = MIGRATE(dir, "--from", a, "--to", b);
+    assert_exit(r, 5);
+    cr_assert(strstr(r.out, "TABLES DIFFER"), "%s", r.out);
+    const char *line = strstr(r.out, "\nsequences");
+    cr_assert(line && strstr(line, "DIFFERS"), "%s", r.out);
+    cr_assert_eq(strstr(r.out, "DIFFERS"), strstr(line, "DIFFERS"),
+                 "only sequences differs:\n%s", r.out);
+    run_free(&r);
     remove_dir(dir);
 }
