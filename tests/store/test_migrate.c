@@ -8,12 +8,13 @@
  * order) go SQLite -> store -> SQLite and come back bit for bit; pages of
  * any size cover a table once, in key order; a load refuses a key twice,
  * a missing reference and rows of another shape; a seeded table and the
- * id counters load over what a new database holds; a table the catalogue
- * does not know makes the dump refuse.  (tests/integration/
+ * id counters load over what a new database holds; a table or a column
+ * the catalogue does not know makes the dump refuse.  (tests/integration/
  * test_migrate_cli.c copies every kind of record through the real
  * binary.)
  */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,20 +322,43 @@ Test(store_dump, seeded_tables_and_counters_load_over_a_new_database)
     store_close(src);
 }
 
-Test(store_dump, a_table_the_catalogue_does_not_know_stops_the_dump)
+/* A SQLite database with sql run on it: the dump refuses it. */
+static void assert_refused_after(const char *name, const char *sql)
 {
     char path[400];
-    snprintf(path, sizeof path, "%s/extra.db", T.dir);
-    store *st = sqlite_store("extra.db");
+    snprintf(path, sizeof path, "%s/%s", T.dir, name);
+    store *st = sqlite_store(name);
     store_close(st);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "CREATE TABLE notes(x)", NULL, NULL, NULL),
-                 SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    st = sqlite_store("extra.db");
+    st = sqlite_store(name);
     store_table_rows *t;
     size_t n;
-    cr_assert_eq(store_dump_tables(st, &t, &n), FS_ECORRUPT);
+    cr_assert_eq(store_dump_tables(st, &t, &n), FS_ECORRUPT, "%s", sql);
     store_close(st);
+}
+
+Test(store_dump, a_table_or_column_the_catalogue_does_not_know_stops_the_dump)
+{
+    assert_refused_after("table.db", "CREATE TABLE notes(x)");
+    assert_refused_after("column.db", "ALTER TABLE jobs ADD COLUMN extra");
+    if (!tdb_is_postgres()) return;
+    const char *sql[] = { "ALTER TABLE jobs ADD COLUMN extra integer",
+                          "ALTER TABLE jobs DROP COLUMN extra",
+                          "CREATE TABLE notes(x integer)" };
+    for (int i = 0; i < 3; i++) {
+        PGconn *c = PQconnectdb(T.url);
+        PGresult *r = PQexec(c, sql[i]);
+        cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s",
+                     PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        store_table_rows *t;
+        size_t n;
+        int rc = store_dump_tables(T.st, &t, &n);
+        cr_assert_eq(rc, i == 1 ? 0 : FS_ECORRUPT, "after %s", sql[i]);
+        if (!rc) free(t);
+    }
 }
