@@ -41,8 +41,10 @@
  *       own payload; no job was leased again while a lease of it held (a
  *       job's next lease starts only after the one before expired); no
  *       item was completed twice; no step job was leased twice (each has
- *       max_attempts 1); the database holds exactly the 200 runs, each
- *       completed with the right output at every step.  The drain's
+ *       max_attempts 1) and no attempt of a step had two jobs (the two
+ *       engines never both scheduled it), every one of the 2,000 steps
+ *       and items was leased; the database holds exactly the 200 runs,
+ *       each completed with the right output at every step.  The drain's
  *       throughput (jobs/s, kills included) is printed.
  *
  * Skipped unless FLOWSTATE_TEST_DB is a postgres:// URL (run-tests.sh's
@@ -356,20 +358,25 @@ enum {
     WK_COMPLETE = 14
 };
 
-/* "L id n started expires" for every leased job, in one write. */
+/* "L id n started expires key" for every leased job (n: -1 for a step
+ * job; key: its unique key, "-" for none), in one write. */
 static bool note_leases(int fd, json_t *jobs)
 {
-    size_t cap = json_array_size(jobs) * 96 + 1, len = 0, i;
+    size_t cap = json_array_size(jobs) * 256 + 1, len = 0, i;
     char *buf = malloc(cap);
     json_t *j;
     json_array_foreach(jobs, i, j)
     {
         json_t *n = json_object_get(json_object_get(j, "payload"), "n");
-        len += (size_t)snprintf(
-            buf + len, cap - len, "L %lld %lld %s %s\n", (long long)iget(j, "id"),
+        const char *key = sget(j, "unique_key");
+        int w = snprintf(
+            buf + len, cap - len, "L %lld %lld %.40s %.40s %.60s\n",
+            (long long)iget(j, "id"),
             !strcmp(sget(j, "type"), "drain") ? (long long)json_integer_value(n)
                                               : -1LL,
-            sget(j, "started_at"), sget(j, "lease_expires_at"));
+            sget(j, "started_at"), sget(j, "lease_expires_at"),
+            *key ? key : "-");
+        len += w > 0 ? (size_t)w : 0;
     }
     bool ok = write_all(fd, buf, len);
     free(buf);
@@ -621,6 +628,8 @@ typedef struct lease_rec {
     int64_t id;
     int n;
     char started[32], expires[32];
+    int64_t run; /* a step job's run, step, item and attempt (its key) */
+    int step, item, attempt;
 } lease_rec;
 
 typedef struct tally {
@@ -663,13 +672,23 @@ static void read_worker(const char *path, int gen, tally *t)
             t->l = realloc(t->l, t->cap * sizeof *t->l);
         }
         lease_rec *r = &t->l[t->nl];
-        cr_assert_eq(sscanf(line, "L %lld %lld %31s %31s%c", &id, &n,
-                            r->started, r->expires, &tail),
-                     5, "worker %d: bad line '%s'", gen, line);
+        char key[64];
+        cr_assert_eq(sscanf(line, "L %lld %lld %31s %31s %63s%c", &id, &n,
+                            r->started, r->expires, key, &tail),
+                     6, "worker %d: bad line '%s'", gen, line);
         cr_assert(id >= 1 && id < MAXID && tail == '\n',
                   "worker %d: bad line '%s'", gen, line);
         r->id = id;
         r->n = (int)n;
+        long long run, rev;
+        r->run = 0;
+        if (n < 0) {
+            cr_assert_eq(sscanf(key, "wf/%lld/%d/%d/%d/%lld", &run, &r->step,
+                                &r->item, &r->attempt, &rev),
+                         5, "worker %d: job %lld has no workflow key: %s", gen,
+                         id, key);
+            r->run = run;
+        }
         t->nl++;
     }
     fclose(f);
@@ -683,8 +702,42 @@ static int cmp_lease(const void *a, const void *b)
 }
 
 typedef struct lease_stats {
-    size_t drain_leases, step_leases, releases;
+    size_t drain_leases, step_leases, releases, tasks, retried;
 } lease_stats;
+
+/* Step leases first, by (run, step, item, attempt); drain leases after. */
+static int cmp_task(const void *a, const void *b)
+{
+    const lease_rec *x = a, *y = b;
+    if ((x->run == 0) != (y->run == 0)) return x->run == 0 ? 1 : -1;
+    if (x->run != y->run) return x->run < y->run ? -1 : 1;
+    if (x->step != y->step) return x->step - y->step;
+    if (x->item != y->item) return x->item - y->item;
+    return x->attempt - y->attempt;
+}
+
+/* Each attempt of a step is one job: two jobs of one (run, step, item,
+ * attempt) would be two engines scheduling the same attempt.  Counts the
+ * tasks and those that took more than one attempt. */
+static void check_attempts(tally *t, lease_stats *ls)
+{
+    qsort(t->l, t->nl, sizeof *t->l, cmp_task);
+    for (size_t i = 0; i < t->nl && t->l[i].run; i++) {
+        lease_rec *r = &t->l[i], *p = i ? &t->l[i - 1] : NULL;
+        bool same_task = p && p->run == r->run && p->step == r->step &&
+                         p->item == r->item;
+        if (!same_task) {
+            ls->tasks++;
+            continue;
+        }
+        cr_assert_neq(p->attempt, r->attempt,
+                      "run %lld step %d item %d: jobs %lld and %lld are both "
+                      "attempt %d",
+                      (long long)r->run, r->step, r->item, (long long)p->id,
+                      (long long)r->id, r->attempt);
+        ls->retried += r->attempt == 2;
+    }
+}
 
 /* Every drain job leased with its payload, none leased while a lease of
  * it held, no step job leased twice.  (Whether each was completed is the
@@ -932,7 +985,10 @@ Test(pg_scaleout, two_servers_four_workers_drain_100k_jobs_and_200_runs)
         read_worker(path, g, &t);
     }
     lease_stats ls = check_leases(&t);
+    check_attempts(&t, &ls);
     free(t.l);
+    cr_assert_eq(ls.tasks, (size_t)NRUNS * (NSTEPS - 1 + NITEMS),
+                 "%zu step tasks were leased", ls.tasks);
     int64_t ids[NRUNS] = {0};
     int found = 0, again = 0;
     read_starts(starts, ids, &found, &again);
@@ -946,12 +1002,13 @@ Test(pg_scaleout, two_servers_four_workers_drain_100k_jobs_and_200_runs)
            NJOBS * 1000.0 / (double)(t1 - t0 + 1), NJOBS, NRUNS, NWORKERS,
            (long long)(t2 - t1), NJOBS * 1000.0 / (double)(t2 - t1 + 1),
            (double)(t_kill - t1) / 1000, (double)(t_wkill - t1) / 1000);
-    printf("pg scaleout: %zu drain leases, %zu step leases, %zu leased again "
-           "after their lease expired; %zu completions: %zu not ok (lease "
-           "lost), %zu not ok after an unanswered try; starts cut by the "
-           "kill: %d found made, %d made again\n",
-           ls.drain_leases, ls.step_leases, ls.releases, t.completions,
-           t.not_ok, t.cut_not_ok, found, again);
+    printf("pg scaleout: %zu drain leases, %zu step leases (%zu tasks, %zu "
+           "retried), %zu leased again after their lease expired; %zu "
+           "completions: %zu not ok (lease lost), %zu not ok after an "
+           "unanswered try; starts cut by the kill: %d found made, %d made "
+           "again\n",
+           ls.drain_leases, ls.step_leases, ls.tasks, ls.retried, ls.releases,
+           t.completions, t.not_ok, t.cut_not_ok, found, again);
     fflush(stdout);
     int code = th_server_stop(A);
     char *log = th_server_log(A);
