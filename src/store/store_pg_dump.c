@@ -19,7 +19,8 @@
  * transaction, so a retried transaction sends the same: numbers and text
  * as array literals (reals in %.17g, which reads back bit for bit), bytes
  * as a binary bytea[] (embeddings are most of a copy's volume: no hex, no
- * escaping).
+ * escaping).  A page reads reals as float8send() bytes, so no setting of
+ * the server's (extra_float_digits) can round them.
  * Documents get their tsv and ntokens from pgs_doc_tsv(), as doc_add
  * makes them; the triggers keep documents_totals and doc_changes.
  *
@@ -268,13 +269,29 @@ typedef struct page_arg {
     store_rows *out;
 } page_arg;
 
+/* A real selected as float8send(col): its IEEE-754 bits, big-endian,
+ * exact whatever extra_float_digits says. */
+static double read_real(const PGresult *r, int row, int j)
+{
+    void *b;
+    size_t n;
+    pgc_get_bytes(r, row, j, &b, &n);
+    uint64_t bits = 0;
+    for (size_t k = 0; k < n && k < 8; k++)
+        bits = bits << 8 | ((const uint8_t *)b)[k];
+    free(b);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
 /* Field (row, j) of r into cell, as a value of type. */
 static void read_cell(const PGresult *r, int row, int j, char type,
                       store_cell *cell)
 {
     if ((cell->null = pgc_is_null(r, row, j))) return;
     if (type == 'i') cell->i = pgc_get_int(r, row, j);
-    else if (type == 'r') cell->r = pgc_get_double(r, row, j);
+    else if (type == 'r') cell->r = read_real(r, row, j);
     else if (type == 't') {
         cell->len = (size_t)PQgetlength(r, row, j);
         cell->p = xstrndup(PQgetvalue(r, row, j), cell->len);
@@ -308,8 +325,11 @@ static char *page_sql(const pgd_table *t, bool after)
     for (int j = 0; t->t.types[j]; j++) {
         int len;
         const char *name = column(t->t.columns, j, &len);
-        fs_buf_printf(&b, "%s%.*s%s", j ? "," : "", len, name,
-                      is_boolean(t, j) ? "::integer" : "");
+        if (t->t.types[j] == 'r')
+            fs_buf_printf(&b, "%sfloat8send(%.*s)", j ? "," : "", len, name);
+        else
+            fs_buf_printf(&b, "%s%.*s%s", j ? "," : "", len, name,
+                          is_boolean(t, j) ? "::integer" : "");
     }
     fs_buf_printf(&b, " FROM %s", t->t.name);
     if (after) {
