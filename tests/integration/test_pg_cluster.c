@@ -22,7 +22,8 @@
  *       A PostgreSQL cluster of the test's own (scripts/pg.sh: the test
  *       stops and starts it, so it never touches the run's server), two
  *       servers on it, a producer process enqueueing one job a request
- *       through A and B in turn, and two worker processes (one per
+ *       through A and B in turn (every fourth request starts a run of a
+ *       two-step workflow instead), and two worker processes (one per
  *       server) leasing (5 s leases) and completing in batches.  After
  *       3 s PostgreSQL is stopped in immediate mode (a crash: recovery
  *       from the WAL at the next start), kept down 3 s, and started
@@ -33,8 +34,9 @@
  *       10 s (no hang) and none went unanswered; both servers are still
  *       running (no crash) and served the producer again within 10 s of
  *       the restart by themselves; every job whose enqueue was answered
- *       201 exists afterwards and ended completed, and every job whose
- *       completion was answered ok is completed; a worker long-polling on
+ *       201 exists afterwards and ended completed, every job whose
+ *       completion was answered ok is completed, and every run whose
+ *       start was answered 201 completed with the right outputs; a worker long-polling on
  *       B is woken by a job enqueued through A within 1.5 s, a document
  *       added through A is found through B within 1 s and an ef_search
  *       change reaches B within 3 s (the job notification connection,
@@ -66,6 +68,7 @@
 #define SEARCH_BOUND_MS 1000
 #define SETTING_BOUND_MS 3000
 #define NDOCS 8
+#define MAX_RUNS 20000
 
 TestSuite(pg_cluster, .timeout = 300);
 
@@ -371,8 +374,9 @@ static void note_error(int fd, int srv, int status, json_t *body, int64_t t0)
 }
 
 /*
- * The producer: one job a request, servers A and B in turn, until the
- * stop file appears.  "E id server at" for every 201.
+ * The producer: one job a request, servers A and B in turn, and every
+ * fourth request a run of "relay" instead, until the stop file appears.
+ * "E id server at" for every 201 of a job, "R id seed" of a run.
  */
 static int producer(th_server srv[2], const char *path, const char *stop)
 {
@@ -380,14 +384,22 @@ static int producer(th_server srv[2], const char *path, const char *stop)
     if (fd < 0) return 10;
     for (int k = 0; access(stop, F_OK) != 0; k++) {
         int s = k % 2, st;
+        bool run = k % 4 == 3;
         char body[128];
-        snprintf(body, sizeof body,
-                 "{\"type\":\"work\",\"target_agent\":\"outage\","
-                 "\"payload\":{\"k\":%d}}",
-                 k);
+        if (run)
+            snprintf(body, sizeof body, "{\"inputs\":{\"seed\":%d}}", k);
+        else
+            snprintf(body, sizeof body,
+                     "{\"type\":\"work\",\"target_agent\":\"outage\","
+                     "\"payload\":{\"k\":%d}}",
+                     k);
         int64_t t0 = it_mono_ms();
-        json_t *r = it_try_json(&srv[s], "POST", "/v1/jobs", body, ADMIN_KEY, &st);
-        if (st == 201)
+        json_t *r = it_try_json(&srv[s], "POST",
+                                run ? "/v1/workflows/relay/runs" : "/v1/jobs",
+                                body, ADMIN_KEY, &st);
+        if (st == 201 && run)
+            put_line(fd, "R %lld %d\n", (long long)iget(r, "id"), k);
+        else if (st == 201)
             put_line(fd, "E %lld %d %lld\n", (long long)iget(r, "id"), s,
                      (long long)it_mono_ms());
         else {
@@ -550,6 +562,9 @@ typedef struct outage {
     int64_t slowest_ms;
     int64_t back_at[2];  /* first 201 through each server after t_up */
     size_t acked, completed_acks;
+    int64_t run_id[MAX_RUNS]; /* runs whose start was answered 201 */
+    int run_seed[MAX_RUNS];
+    size_t nruns;
 } outage;
 
 /* Reads one child's file: X lines into o, E / K ids into ids. */
@@ -581,6 +596,15 @@ static void read_log(const char *path, outage *o, int64_t **ids, size_t *nids,
                       "%s: an answer that is not a clear server error: "
                       "status %d, JSON error body %d (%s)",
                       path, st, clear, line);
+            continue;
+        }
+        if (line[0] == 'R' && kind == 'E') {
+            int seed;
+            cr_assert_eq(sscanf(line, "R %lld %d", &id, &seed), 2, "%s: %s",
+                         path, line);
+            cr_assert_lt(o->nruns, MAX_RUNS);
+            o->run_id[o->nruns] = id;
+            o->run_seed[o->nruns++] = seed;
             continue;
         }
         if (line[0] == kind) {
@@ -699,6 +723,52 @@ static int64_t wake_delay(th_server *a, th_server *b, const char *dir)
     return at - t0;
 }
 
+/* Two steps: each worker answers with the payload it got, so b's output
+ * is {"x": seed}. */
+static const char RELAY[] =
+    "{\"name\":\"relay\",\"inputs\":{\"seed\":{}},\"steps\":["
+    "{\"id\":\"a\",\"agent\":\"outage\",\"job_type\":\"a\","
+    "\"input\":{\"seed\":\"{{inputs.seed}}\"},\"retries\":{\"max\":5,"
+    "\"backoff\":\"exponential\",\"initial_ms\":100,\"max_ms\":1000},"
+    "\"timeout_ms\":20000},"
+    "{\"id\":\"b\",\"agent\":\"outage\",\"job_type\":\"b\","
+    "\"depends_on\":[\"a\"],\"input\":{\"x\":\"{{steps.a.output.seed}}\"},"
+    "\"retries\":{\"max\":5,\"backoff\":\"exponential\",\"initial_ms\":100,"
+    "\"max_ms\":1000},\"timeout_ms\":20000}]}";
+
+/* Every run started (201) completed, b's output its seed. */
+static void check_relay_runs(th_server *s, const outage *o)
+{
+    for (size_t i = 0; i < o->nruns; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/runs/%lld", (long long)o->run_id[i]);
+        json_t *run = it_call(s, "GET", path, NULL, ADMIN_KEY, 200), *st;
+        cr_assert_str_eq(sget(run, "state"), "completed",
+                         "run %lld (seed %d): %s, error %s",
+                         (long long)o->run_id[i], o->run_seed[i],
+                         sget(run, "state"), sget(run, "error"));
+        size_t k;
+        json_array_foreach(json_object_get(run, "steps"), k, st)
+        {
+            if (strcmp(sget(st, "id"), "b")) continue;
+            cr_assert_eq(iget(json_object_get(st, "output"), "x"),
+                         o->run_seed[i], "run %lld: b's output is not %d",
+                         (long long)o->run_id[i], o->run_seed[i]);
+        }
+        json_decref(run);
+    }
+}
+
+static size_t relay_running(th_server *s)
+{
+    int st;
+    json_t *r = it_try_json(s, "GET", "/v1/runs?workflow=relay&state=running&limit=1000",
+                            NULL, ADMIN_KEY, &st);
+    size_t n = st == 200 ? json_array_size(json_object_get(r, "runs")) : 1;
+    json_decref(r);
+    return n;
+}
+
 Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
      .timeout = 240)
 {
@@ -709,6 +779,7 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
     th_server srv[2];
     start_on(&srv[0], c.url);
     start_on(&srv[1], c.url);
+    json_decref(it_call(&srv[0], "POST", "/v1/workflows", RELAY, ADMIN_KEY, 201));
     char stop[400], plog[400], wlog[2][400];
     snprintf(stop, sizeof stop, "%s/stop", srv[0].dir);
     snprintf(plog, sizeof plog, "%s/producer.log", srv[0].dir);
@@ -720,7 +791,8 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
         wp[w] = spawn_child(worker, &srv[w], w, wlog[w], stop);
     pid_t pp = spawn_child(producer_entry, srv, 0, plog, stop);
 
-    outage o = {0};
+    static outage o; /* large: not on the stack */
+    memset(&o, 0, sizeof o);
     it_sleep_ms(3000);
     o.t_down = it_mono_ms();
     cluster_down(&c);
@@ -745,9 +817,11 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
         bool idle = st == 200 && iget(s, "pending") == 0 &&
                     iget(s, "running") == 0 && iget(s, "scheduled") == 0;
         json_decref(r);
+        idle = idle && relay_running(&srv[0]) == 0;
         if (idle) break;
         cr_assert_lt(it_mono_ms() - t_drain, 60000,
-                     "the queue did not drain in 60 s after the restart");
+                     "the queue and the runs did not finish in 60 s after the "
+                     "restart");
         it_sleep_ms(100);
     }
     for (int w = 0; w < 2; w++)
@@ -774,6 +848,7 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
     job_seen *jobs = all_jobs(&srv[0], &njobs);
     check_completed(jobs, njobs, acked, nacked, "its enqueue was answered 201");
     check_completed(jobs, njobs, done, ndone, "its completion was answered ok");
+    check_relay_runs(&srv[0], &o);
     int64_t wake_ms = wake_delay(&srv[0], &srv[1], srv[0].dir);
     cr_assert_leq(wake_ms, 1500, "a job enqueued through A woke a worker "
                   "waiting on B after %lld ms", (long long)wake_ms);
@@ -805,7 +880,7 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
            "error body, slowest %lld ms, none unanswered; servers A and B "
            "enqueued again %lld and %lld ms after the start; %zu acknowledged "
            "enqueues and %zu acknowledged completions, all completed (%zu "
-           "jobs in all); then a worker on B woken %lld ms after an "
+           "jobs in all), %zu acknowledged runs, all completed right; then a worker on B woken %lld ms after an "
            "enqueue through A, a document added through A found through B "
            "after %lld ms, an ef_search change in effect on B after %lld "
            "ms\n",
@@ -813,7 +888,7 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
            o.by_status[0], o.by_status[1], o.by_status[2], o.by_status[3],
            o.by_status[4], (long long)o.slowest_ms,
            (long long)(o.back_at[0] - o.t_up), (long long)(o.back_at[1] - o.t_up),
-           nacked, ndone, njobs, (long long)wake_ms, (long long)doc_ms,
+           nacked, ndone, njobs, o.nruns, (long long)wake_ms, (long long)doc_ms,
            (long long)ef_ms);
     fflush(stdout);
     free(jobs);
