@@ -345,8 +345,11 @@ static int commit(workflow *w, wfrun **runs, size_t n, const int64_t *done,
     }
     free(more);
     if (rc) {
-        log_warn("workflow: commit failed (%s); reloading %zu run(s)",
-                 fs_strerror(rc), n);
+        /* A conflict is routine with several processes on one database
+         * (another engine moved the run on first): not worth a warning. */
+        log_event(rc == FS_ECONFLICT ? LOG_DEBUG : LOG_WARN, NULL, 0,
+                  "workflow: commit failed (%s); reloading %zu run(s)",
+                  fs_strerror(rc), n);
         for (size_t i = 0; i < n; i++) run_drop(w, runs[i]);
         w->rescan = true;
     } else {
@@ -553,7 +556,8 @@ static void *engine_main(void *arg)
         int rc = process_locked(w, &next);
         pthread_mutex_unlock(&w->lock);
         int64_t now = fs_now(&w->clk), wait = w->cfg.sweep_ms;
-        if (rc) log_warn("workflow: engine: %s", fs_strerror(rc));
+        if (rc && rc != FS_ECONFLICT)
+            log_warn("workflow: engine: %s", fs_strerror(rc));
         else if (next && next - now < wait) wait = next > now ? next - now : 0;
         wake_at = fs_mono_ms() + wait;
     }
