@@ -29,7 +29,7 @@
  * in column order.  A table's digest: H0 = SHA-256("name\ncolumns\ntypes"),
  * Hk = SHA-256(Hk-1 || row k), over the rows in key order; the digest is
  * Hn.  The same rows in the same order give the same digest on every
- * backend, and nothing else does.
+ * backend, and any difference in a value, a row or the order changes it.
  *
  * What is not copied is rebuilt or belongs to each database: the text
  * index (FTS5 on SQLite, tsvector and document totals on PostgreSQL) is
@@ -94,7 +94,6 @@ typedef struct meter {
 } meter;
 
 typedef struct migrate {
-    const cliopt_ctx *ctx;
     side from, to;
     int batch;
     bool json;
@@ -605,7 +604,6 @@ static int migrate_main_run(const cliopt_ctx *ctx, int argc, char **argv)
         return CLI_EXIT_USAGE;
     log_setup(LOG_WARN, false);
     migrate m = {
-        .ctx = ctx,
         .from = { "source", from, shown_location(from) },
         .to = { "target", to, shown_location(to) },
         .batch = batch.set ? (int)batch.v : BATCH_DEFAULT,

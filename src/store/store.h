@@ -728,9 +728,9 @@ static inline int store_evolution_update(store *st, fs_evolution *e,
  * change log belong to each database.  "sequences" is not a table but
  * the id counters (table_name, last_id: the last id handed out, 0 when
  * none), loaded last, so a copy never hands out an id its source did.
- * Errors: FS_ECORRUPT (the database holds a table the catalogue does not
- * know: copying it would drop data; logged), FS_EIO.  OUT: *out (free()),
- * *n.
+ * Errors: FS_ECORRUPT (the database holds a table or a column the
+ * catalogue does not know: copying would drop it; logged), FS_EIO.
+ * OUT: *out (free()), *n.
  */
 static inline int store_dump_tables(store *st, store_table_rows **out,
                                     size_t *n)
