@@ -35,9 +35,10 @@
  *       expire and other workers take them.
  *
  *       Checked at the end: every drain job's id was given once by an
- *       enqueue and is completed, nothing is pending, scheduled or
- *       running, and the server counts exactly 100,000 completed drain
- *       jobs; in the workers' files every drain job was leased, with its
+ *       enqueue and is completed, with its own payload and the result
+ *       computed from it (read back from the server), nothing is pending,
+ *       scheduled or running, and the server counts exactly 100,000
+ *       completed drain jobs; in the workers' files every drain job was leased, with its
  *       own payload; no job was leased again while a lease of it held (a
  *       job's next lease starts only after the one before expired); no
  *       item was completed twice; no step job was leased twice (each has
@@ -877,6 +878,41 @@ static void check_stats(th_server *s)
     json_decref(st);
 }
 
+/* Every drain job, read back page by page: completed, with its own
+ * payload and the result computed from it (a batch completion's results
+ * went to the right jobs). */
+static void check_results(th_server *s)
+{
+    char path[128], cursor[32] = "";
+    size_t n = 0;
+    for (;;) {
+        snprintf(path, sizeof path, "/v1/jobs?type=drain&limit=1000%s%s",
+                 cursor[0] ? "&cursor=" : "", cursor);
+        json_t *page = it_call(s, "GET", path, NULL, s->key, 200), *j;
+        size_t i;
+        json_array_foreach(json_object_get(page, "jobs"), i, j)
+        {
+            json_int_t id = iget(j, "id");
+            cr_assert(id >= 1 && id < MAXID && N_OF[id] >= 0,
+                      "drain job %lld was never enqueued", (long long)id);
+            cr_assert_str_eq(sget(j, "state"), "completed", "job %lld",
+                             (long long)id);
+            cr_assert_eq(iget(json_object_get(j, "payload"), "n"), N_OF[id],
+                         "job %lld: payload", (long long)id);
+            cr_assert_eq(iget(json_object_get(j, "result"), "n"), N_OF[id],
+                         "job %lld: result %s", (long long)id,
+                         json_dumps(json_object_get(j, "result"), 0));
+            n++;
+        }
+        const char *next =
+            json_string_value(json_object_get(page, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        json_decref(page);
+        if (!next) break;
+    }
+    cr_assert_eq(n, NJOBS, "%zu drain jobs on the server", n);
+}
+
 /* --- the test --------------------------------------------------------------- */
 
 static void start_on(th_server *s, const char *url)
@@ -978,6 +1014,10 @@ Test(pg_scaleout, two_servers_four_workers_drain_100k_jobs_and_200_runs)
     }
 
     check_stats(A);
+    int64_t t3 = it_mono_ms();
+    check_results(A);
+    printf("pg scaleout: 100,000 results read back in %lld ms\n",
+           (long long)(it_mono_ms() - t3));
     tally t = {0};
     for (int g = 0; g < c.ngen; g++) {
         char path[400];
