@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -544,7 +545,10 @@ static pid_t spawn_child(int (*fn)(th_server *, int, const char *, const char *)
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-    if (pid == 0) _exit(fn(s, srv, path, stop));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves none */
+        _exit(fn(s, srv, path, stop));
+    }
     return pid;
 }
 
@@ -561,7 +565,6 @@ typedef struct outage {
     size_t by_status[6]; /* 500, 502, 503, 504, other 5xx, other */
     int64_t slowest_ms;
     int64_t back_at[2];  /* first 201 through each server after t_up */
-    size_t acked, completed_acks;
     int64_t run_id[MAX_RUNS]; /* runs whose start was answered 201 */
     int run_seed[MAX_RUNS];
     size_t nruns;
@@ -701,7 +704,10 @@ static int64_t wake_delay(th_server *a, th_server *b, const char *dir)
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
-    if (pid == 0) _exit(waker(b, path));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        _exit(waker(b, path));
+    }
     for (int i = 0; i < 500; i++) { /* until it registered */
         char *t = slurp(path);
         bool ready = strstr(t, "ready") != NULL;
@@ -769,16 +775,24 @@ static size_t relay_running(th_server *s)
     return n;
 }
 
+/* The test's own cluster, removed by the fini even when the test fails. */
+static cluster C;
+
+static void cluster_fini(void)
+{
+    cluster_remove(&C);
+    C.dir[0] = '\0';
+}
+
 Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
-     .timeout = 240)
+     .timeout = 240, .fini = cluster_fini)
 {
     skip_unless_postgres();
-    cluster c = {{0}};
-    if (!cluster_start(&c))
+    if (!cluster_start(&C))
         cr_skip_test("no PostgreSQL binaries (apt-get install postgresql-15)");
     th_server srv[2];
-    start_on(&srv[0], c.url);
-    start_on(&srv[1], c.url);
+    start_on(&srv[0], C.url);
+    start_on(&srv[1], C.url);
     json_decref(it_call(&srv[0], "POST", "/v1/workflows", RELAY, ADMIN_KEY, 201));
     char stop[400], plog[400], wlog[2][400];
     snprintf(stop, sizeof stop, "%s/stop", srv[0].dir);
@@ -795,9 +809,9 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
     memset(&o, 0, sizeof o);
     it_sleep_ms(3000);
     o.t_down = it_mono_ms();
-    cluster_down(&c);
+    cluster_down(&C);
     it_sleep_ms(3000);
-    cluster_up(&c);
+    cluster_up(&C);
     o.t_up = it_mono_ms();
     it_sleep_ms(5000);
     assert_alive(&srv[0], "A");
@@ -903,5 +917,4 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
         free(log);
         th_server_cleanup(&srv[s]);
     }
-    cluster_remove(&c);
 }

@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -519,7 +520,10 @@ static void crew_spawn(crew *c, int home, int work_ms)
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-    if (pid == 0) _exit(worker(p, gen, path, c->stop, work_ms));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves none */
+        _exit(worker(p, gen, path, c->stop, work_ms));
+    }
     c->pid[gen] = pid;
 }
 
@@ -957,7 +961,10 @@ Test(pg_scaleout, two_servers_four_workers_drain_100k_jobs_and_200_runs)
     fflush(NULL);
     pid_t sp = fork();
     cr_assert_geq(sp, 0, "fork: %s", strerror(errno));
-    if (sp == 0) _exit(starter(c.p, starts, it_mono_ms()));
+    if (sp == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        _exit(starter(c.p, starts, it_mono_ms()));
+    }
 
     bool server_killed = false, worker_killed = false, idle = false;
     int starter_code = -1;
