@@ -14,7 +14,9 @@
  *             [ON CONFLICT(key) DO UPDATE SET col=excluded.col ...]  (seeded)
  *
  * Text keys are compared and sorted COLLATE "C" (byte order, as SQLite
- * and the contract want, whatever the database's locale).  A batch is one
+ * and the contract want, whatever the database's locale); a key led by a
+ * text column pages by equality on it first, so its index serves every
+ * page whatever the column's collation (page_by_prefix).  A batch is one
  * statement, each column one array parameter built before the
  * transaction, so a retried transaction sends the same: numbers and text
  * as array literals (reals in %.17g, which reads back bit for bit), bytes
@@ -147,12 +149,13 @@ static bool is_boolean(const pgd_table *t, int j)
     return false;
 }
 
-/* Appends key column k to b, COLLATE "C" for text. */
-static void key_column(fs_buf *b, const store_table *t, int k)
+/* Appends key column k to b (after a comma unless first), COLLATE "C"
+ * for text. */
+static void key_column(fs_buf *b, const store_table *t, int k, bool first)
 {
     int len;
     const char *name = column(t->columns, k, &len);
-    fs_buf_printf(b, "%s%.*s%s", k ? "," : "", len, name,
+    fs_buf_printf(b, "%s%.*s%s", first ? "" : ",", len, name,
                   t->types[k] == 't' ? " COLLATE \"C\"" : "");
 }
 
@@ -302,23 +305,52 @@ static void read_cell(const PGresult *r, int row, int j, char type,
     }
 }
 
-/* Fills a->out with the rows of r (replacing what a retry left). */
-static void read_page(page_arg *a, const PGresult *r)
+/* Appends cell (a key: never NULL) as a parameter of type. */
+static void key_param(pgc_params *p, char type, const store_cell *cell)
 {
-    store_rows *out = a->out;
-    size_t ncols = out->ncols;
-    store_rows_free(out);
-    out->ncols = ncols;
-    out->n = (size_t)PQntuples(r);
-    out->cells = xcalloc(out->n ? out->n * ncols : 1, sizeof *out->cells);
-    for (size_t k = 0; k < out->n; k++)
-        for (size_t j = 0; j < ncols; j++)
-            read_cell(r, (int)k, (int)j, a->t->t.types[j],
-                      &out->cells[k * ncols + j]);
+    if (type == 'i') pgc_int(p, cell->i);
+    else if (type == 't') pgc_text(p, cell->p ? cell->p : "");
+    else pgc_bytes(p, cell->p ? cell->p : "", cell->len);
 }
 
-/* "SELECT cols FROM t [WHERE (key)>($1..)] ORDER BY key LIMIT $n". */
-static char *page_sql(const pgd_table *t, bool after)
+/* Appends the rows of r to a->out. */
+static void read_rows(page_arg *a, const PGresult *r)
+{
+    store_rows *out = a->out;
+    size_t ncols = out->ncols, from = out->n, n = (size_t)PQntuples(r);
+    out->cells = xrealloc(out->cells,
+                          ((from + n) * ncols + 1) * sizeof *out->cells);
+    memset(&out->cells[from * ncols], 0, n * ncols * sizeof *out->cells);
+    for (size_t k = 0; k < n; k++)
+        for (size_t j = 0; j < ncols; j++)
+            read_cell(r, (int)k, (int)j, a->t->t.types[j],
+                      &out->cells[(from + k) * ncols + j]);
+    out->n += n;
+}
+
+/* Empties a->out (what a retried transaction left there). */
+static void reset_page(page_arg *a)
+{
+    size_t ncols = a->out->ncols;
+    store_rows_free(a->out);
+    a->out->ncols = ncols;
+}
+
+/* Appends "(k_from,...)>($first,...)" to b. */
+static void after_keys(fs_buf *b, const store_table *t, int from, int first)
+{
+    fs_buf_printf(b, "(");
+    for (int k = from; k < t->nkey; k++) key_column(b, t, k, k == from);
+    fs_buf_printf(b, ")>(");
+    for (int k = from; k < t->nkey; k++)
+        fs_buf_printf(b, "%s$%d", k > from ? "," : "", first + k - from);
+    fs_buf_printf(b, ")");
+}
+
+/* "SELECT cols FROM t WHERE <where> ORDER BY <keys from `from`> LIMIT
+ * $limit" (where "": no condition). */
+static char *page_sql(const pgd_table *t, const char *where, int from,
+                      int limit)
 {
     fs_buf b = { 0 };
     fs_buf_printf(&b, "SELECT ");
@@ -331,48 +363,72 @@ static char *page_sql(const pgd_table *t, bool after)
             fs_buf_printf(&b, "%s%.*s%s", j ? "," : "", len, name,
                           is_boolean(t, j) ? "::integer" : "");
     }
-    fs_buf_printf(&b, " FROM %s", t->t.name);
-    if (after) {
-        fs_buf_printf(&b, " WHERE (");
-        for (int k = 0; k < t->t.nkey; k++) key_column(&b, &t->t, k);
-        fs_buf_printf(&b, ")>(");
-        for (int k = 1; k <= t->t.nkey; k++)
-            fs_buf_printf(&b, "%s$%d", k > 1 ? "," : "", k);
-        fs_buf_printf(&b, ")");
-    }
-    fs_buf_printf(&b, " ORDER BY ");
-    for (int k = 0; k < t->t.nkey; k++) key_column(&b, &t->t, k);
-    fs_buf_printf(&b, " LIMIT $%d", after ? t->t.nkey + 1 : 1);
+    fs_buf_printf(&b, " FROM %s%s%s ORDER BY ", t->t.name, *where ? " WHERE "
+                  : "", where);
+    for (int k = from; k < t->t.nkey; k++) key_column(&b, &t->t, k, k == from);
+    fs_buf_printf(&b, " LIMIT $%d", limit);
     return b.data;
 }
 
-/* Appends cell (a key: never NULL) as a parameter of type. */
-static void key_param(pgc_params *p, char type, const store_cell *cell)
+/* Runs a page statement with the cursor's first nkeys keys as $1.. and
+ * limit as the last parameter, appending its rows to a->out. */
+static int run_page(pgc *c, page_arg *a, char *sql, int nkeys, int limit)
 {
-    if (type == 'i') pgc_int(p, cell->i);
-    else if (type == 't') pgc_text(p, cell->p ? cell->p : "");
-    else pgc_bytes(p, cell->p ? cell->p : "", cell->len);
+    pgc_params p = { 0 };
+    const store_cell *last =
+        a->after ? &a->after->cells[(a->after->n - 1) * a->after->ncols]
+                 : NULL;
+    for (int k = 0; k < nkeys; k++) key_param(&p, a->t->t.types[k], &last[k]);
+    pgc_int(&p, limit);
+    PGresult *r;
+    int rc = pgc_exec_sql(c, sql, &p, &r);
+    free(sql);
+    if (rc) return rc;
+    read_rows(a, r);
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * The page after a cursor whose key starts with a text column, in two
+ * steps that an index on the key serves whatever the column's collation
+ * (a byte-order sort of the whole table per page would make a copy
+ * quadratic): the rest of the rows with the cursor's first key (equality
+ * is byte equality), then, if the page is not full, the rows of the
+ * following first keys in byte order (a sort, once per first key).
+ */
+static int page_by_prefix(pgc *c, page_arg *a)
+{
+    const store_table *t = &a->t->t;
+    fs_buf where = { 0 };
+    int len;
+    const char *k0 = column(t->columns, 0, &len);
+    fs_buf_printf(&where, "%.*s=$1 AND ", len, k0);
+    after_keys(&where, t, 1, 2);
+    int rc = run_page(c, a, page_sql(a->t, where.data, 1, t->nkey + 1),
+                      t->nkey, a->limit);
+    where.len = 0;
+    fs_buf_printf(&where, "%.*s COLLATE \"C\">$1", len, k0);
+    if (!rc && a->out->n < (size_t)a->limit)
+        rc = run_page(c, a, page_sql(a->t, where.data, 0, 2), 1,
+                      a->limit - (int)a->out->n);
+    fs_buf_free(&where);
+    return rc;
 }
 
 static int page_fn(pgc *c, void *arg)
 {
     page_arg *a = arg;
-    pgc_params p = { 0 };
-    if (a->after) {
-        const store_cell *last =
-            &a->after->cells[(a->after->n - 1) * a->after->ncols];
-        for (int k = 0; k < a->t->t.nkey; k++)
-            key_param(&p, a->t->t.types[k], &last[k]);
-    }
-    pgc_int(&p, a->limit);
-    char *sql = page_sql(a->t, a->after != NULL);
-    PGresult *r;
-    int rc = pgc_exec_sql(c, sql, &p, &r);
-    free(sql);
-    if (rc) return rc;
-    read_page(a, r);
-    PQclear(r);
-    return 0;
+    const store_table *t = &a->t->t;
+    reset_page(a);
+    if (!a->after) return run_page(c, a, page_sql(a->t, "", 0, 1), 0, a->limit);
+    if (t->nkey > 1 && t->types[0] == 't') return page_by_prefix(c, a);
+    fs_buf where = { 0 };
+    after_keys(&where, t, 0, 1);
+    int rc = run_page(c, a, page_sql(a->t, where.data, 0, t->nkey + 1),
+                      t->nkey, a->limit);
+    fs_buf_free(&where);
+    return rc;
 }
 
 /* A page of "sequences": the counters named after the cursor. */
@@ -396,7 +452,8 @@ static int counters_fn(pgc *c, void *arg)
         &p, &r);
     fs_buf_free(&names);
     if (rc) return rc;
-    read_page(a, r);
+    reset_page(a);
+    read_rows(a, r);
     PQclear(r);
     return 0;
 }
