@@ -193,7 +193,8 @@ static void meter_start(meter *b, uint64_t total)
 }
 
 /* Counts n more rows and redraws (at most every DRAW_MS unless force):
- *   [#######-------------]  35%  38,500/110,006 rows  21,313 rows/s  ETA 3s  jobs */
+ *   [#######-------------]  35%  38,500/110,006 rows  21313 rows/s  ETA 3s
+ *   jobs  (one line) */
 static void meter_add(meter *b, uint64_t n, const char *what, bool force)
 {
     b->done += n;

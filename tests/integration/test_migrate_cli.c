@@ -82,7 +82,8 @@ static run_out migrate(const char *dir, const char *const *args)
                       slurp(out), slurp(err) };
 }
 
-#define MIGRATE(dir, ...) migrate((dir), (const char *const[]){ __VA_ARGS__, NULL })
+#define MIGRATE(dir, ...)                                                     \
+    migrate((dir), (const char *const[]){ __VA_ARGS__, NULL })
 
 static void run_free(run_out *r)
 {
@@ -91,10 +92,11 @@ static void run_free(run_out *r)
 }
 
 #define assert_exit(r, want)                                                  \
-    cr_assert_eq((r).code, (want), "exit %d, want %d\nstdout:\n%s\nstderr:\n%s", \
-                 (r).code, (want), (r).out, (r).err)
+    cr_assert_eq((r).code, (want),                                            \
+                 "exit %d, want %d\nstdout:\n%s\nstderr:\n%s", (r).code,     \
+                 (want), (r).out, (r).err)
 
-/* ---- PostgreSQL ------------------------------------------------------------ */
+/* ---- PostgreSQL ---------------------------------------------------------- */
 
 typedef struct pg {
     char cluster[300]; /* our own cluster's folder, or "" */
@@ -175,7 +177,7 @@ static void pg_drop(const pg *p, const char *name)
     pg_exec(p, sql);
 }
 
-/* ---- every kind of record ------------------------------------------------- */
+/* ---- every kind of record ------------------------------------------------ */
 
 static store *open_store(const char *url)
 {
@@ -246,7 +248,8 @@ static void put_agents_and_keys(store *st)
 static void put_jobs(store *st)
 {
     enqueue(st, "send_email", "mailer",
-            "{\"note\":\"quote \\\" backslash \\\\ tab\\t \xc3\xa9 \xe6\x97\xa5\"}",
+            "{\"note\":\"quote \\\" backslash \\\\ tab\\t "
+            "\xc3\xa9 \xe6\x97\xa5\"}",
             0, NOW);
     enqueue(st, "send_email", "mailer", "{}", NOW + 3600000, NOW);
     fs_job u = { .type = strdup("score"), .target_agent = strdup("scorer"),
@@ -390,9 +393,10 @@ static void put_schedules_and_evolution(store *st)
 {
     const char *names[2] = { "nightly", "paused" };
     for (int i = 0; i < 2; i++) {
-        fs_schedule s = { .name = strdup(names[i]), .cron = strdup("0 3 * * *"),
-                          .job = strdup("{\"type\":\"report\",\"target_agent\":\"w\"}"),
-                          .enabled = i == 0 };
+        fs_schedule s = {
+            .name = strdup(names[i]), .cron = strdup("0 3 * * *"),
+            .job = strdup("{\"type\":\"report\",\"target_agent\":\"w\"}"),
+            .enabled = i == 0 };
         cr_assert_eq(store_schedule_put(st, &s, NOW, NULL), 0);
         fs_schedule_clear(&s);
     }
@@ -429,7 +433,7 @@ static void populate(const char *url)
     store_close(st);
 }
 
-/* ---- comparing two databases ---------------------------------------------- */
+/* ---- comparing two databases --------------------------------------------- */
 
 static void assert_same_cell(const store_table *t, size_t row, size_t j,
                              const store_cell *a, const store_cell *b)
@@ -493,8 +497,9 @@ static void assert_usable(store *orig, store *copy)
     store_doc_filter f = { .with_chunks = true, .limit = 10 };
     store_hit *h1, *h2;
     size_t n1, n2;
-    cr_assert_eq(store_doc_text_search(orig, "refund invoice", &f, &h1, &n1), 0);
-    cr_assert_eq(store_doc_text_search(copy, "refund invoice", &f, &h2, &n2), 0);
+    const char *q = "refund invoice";
+    cr_assert_eq(store_doc_text_search(orig, q, &f, &h1, &n1), 0);
+    cr_assert_eq(store_doc_text_search(copy, q, &f, &h2, &n2), 0);
     cr_assert_eq(n1, 3, "the parent and both chunks match");
     cr_assert_eq(n2, n1);
     qsort(h1, n1, sizeof *h1, hit_cmp); /* equal scores: any order */
@@ -506,7 +511,7 @@ static void assert_usable(store *orig, store *copy)
     cr_assert_eq(id, 12, "jobs 1-11 were handed out by the source (11 pruned)");
 }
 
-/* ---- the tests --------------------------------------------------------------- */
+/* ---- the tests ----------------------------------------------------------- */
 
 static void scratch(char *dir, size_t len)
 {

@@ -98,7 +98,8 @@ static void assert_same_rows(const store_table *t, const store_rows *a,
             cr_assert_eq(memcmp(&x->r, &y->r, sizeof x->r), 0,
                          "%s cell %zu: %.17g vs %.17g", t->name, k, x->r, y->r);
         else
-            cr_assert(x->len == y->len && (!x->len || !memcmp(x->p, y->p, x->len)),
+            cr_assert(x->len == y->len &&
+                          (!x->len || !memcmp(x->p, y->p, x->len)),
                       "%s cell %zu: bytes differ", t->name, k);
     }
 }
@@ -234,7 +235,8 @@ Test(store_dump, pages_of_any_size_cover_a_table_once_in_byte_order)
             store_rows page, prev = { 0 };
             size_t seen = 0;
             do {
-                cr_assert_eq(store_dump_rows(T.st, tab, &prev, limit, &page), 0);
+                cr_assert_eq(
+                    store_dump_rows(T.st, tab, &prev, limit, &page), 0);
                 cr_assert_leq(page.n, (size_t)limit);
                 cr_assert_leq(seen + page.n, whole.n, "rows twice");
                 store_rows part = { whole.ncols, page.n,
