@@ -237,7 +237,8 @@ static void put_agents_and_keys(store *st)
         char json[64];
         snprintf(json, sizeof json, "{\"w\":[0.1,%d.25],\"n\":%d}", v, v);
         fs_agent_state s;
-        cr_assert_eq(store_state_put(st, "ag_0001", json, -1, NOW + v, &s), 0);
+        cr_assert_eq(store_state_put(st, v < 3 ? "ag_0001" : "ag_0002", json,
+                                     -1, NOW + v, &s), 0);
         fs_agent_state_clear(&s);
     }
     cr_assert_eq(store_key_add(st, "admin", "aa11", "admin", NOW), 0);
@@ -333,6 +334,8 @@ static void put_documents(store *st)
     }
     cr_assert_eq(store_cache_put(st, "local:1", (const uint8_t(*)[32])hashes,
                                  3, DIMS, vecs, NOW), 0);
+    cr_assert_eq(store_cache_put(st, "Local:2", (const uint8_t(*)[32])hashes,
+                                 2, DIMS, vecs, NOW), 0); /* sorts first */
     char *stored;
     cr_assert_eq(store_setting_init(st, "memory.dims", "8", &stored), 0);
     free(stored);
@@ -547,7 +550,7 @@ Test(migrate_cli, round_trips_every_kind_of_record_through_postgres)
     cr_assert(strstr(r.out, "every table matches"), "%s", r.out);
     cr_assert(strstr(r.out, "jobs "), "the table lists jobs:\n%s", r.out);
     run_free(&r);
-    r = MIGRATE(dir, "--from", pgurl, "--to", b, "--json");
+    r = MIGRATE(dir, "--from", pgurl, "--to", b, "--json", "--batch", "2");
     assert_exit(r, 0);
     json_t *doc = json_loads(r.out, 0, NULL);
     cr_assert_not_null(doc, "--json prints JSON:\n%s", r.out);
