@@ -18,6 +18,14 @@
  *       memory.ef is the new value (settings are refreshed every 2 s;
  *       bound 3 s); three values in turn, each delay printed.
  *
+ *   a_run_a_dead_server_left_unstarted_is_taken_over
+ *       A server stores a new run in one commit and starts its first
+ *       steps in the next; one killed in between leaves a running run
+ *       that nothing will signal.  Such a run is written through the
+ *       store beside a running server, which must start it (its engine
+ *       looks for runs it does not hold every 10 s): the step's job is
+ *       leased within 20 s, and once completed the run completes.
+ *
  *   postgres_restart_under_load_loses_nothing_acknowledged
  *       A PostgreSQL cluster of the test's own (scripts/pg.sh: the test
  *       stops and starts it, so it never touches the run's server), two
@@ -62,6 +70,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "integration/it.h"
 #include "support/testdb.h"
 
@@ -242,6 +251,70 @@ Test(pg_cluster, setting_through_a_is_in_effect_on_b_within_3s)
     fflush(stdout);
     th_server_cleanup(&a);
     th_server_cleanup(&b);
+    tdb_close(&db);
+}
+
+/* --- a run left behind ----------------------------------------------------------- */
+
+Test(pg_cluster, a_run_a_dead_server_left_unstarted_is_taken_over)
+{
+    skip_unless_postgres();
+    tdb db;
+    tdb_open(&db);
+    th_server a;
+    start_on(&a, db.url);
+    json_decref(it_call(&a, "POST", "/v1/workflows",
+                        "{\"name\":\"lone\",\"steps\":[{\"id\":\"a\","
+                        "\"agent\":\"adopter\",\"job_type\":\"a\","
+                        "\"input\":{\"v\":7}}]}",
+                        ADMIN_KEY, 201));
+    it_agent ag;
+    it_register(&a, "adopter-1", "adopter", NULL, &ag);
+    /* What a server's start of a run stores first (the run, nothing
+     * started): written here through the store, as a server that died
+     * before its second commit would have left it. */
+    fs_run rec = {.workflow = strdup("lone"), .version = 1,
+                  .state = RUN_RUNNING};
+    store_run_change ch = {.run = &rec};
+    int64_t now = fs_now(&fs_clock_real);
+    cr_assert_eq(store_run_commit(db.st, &ch, 1, NULL, 0, now), 0);
+    int64_t t0 = it_mono_ms(), ms = -1;
+    json_t *job = NULL;
+    while (it_mono_ms() - t0 < 20000) {
+        json_t *r = it_call(&a, "POST", "/v1/jobs/lease",
+                            "{\"max\":1,\"wait_ms\":1000}", ag.token, 200);
+        if (json_array_size(json_object_get(r, "jobs")) == 1) {
+            job = json_incref(json_array_get(json_object_get(r, "jobs"), 0));
+            ms = it_mono_ms() - t0;
+        }
+        json_decref(r);
+        if (job) break;
+    }
+    cr_assert(job, "run %lld, stored but never started by the server that "
+              "made it, was not taken over in 20 s", (long long)rec.id);
+    char path[64], body[256];
+    snprintf(path, sizeof path, "/v1/jobs/%lld/complete",
+             (long long)iget(job, "id"));
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"result\":{\"ok\":1}}",
+             sget(job, "lease_token"));
+    json_decref(it_call(&a, "POST", path, body, ag.token, 200));
+    json_decref(job);
+    snprintf(path, sizeof path, "/v1/runs/%lld", (long long)rec.id);
+    json_t *run = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(run);
+        run = it_call(&a, "GET", path, NULL, ADMIN_KEY, 200);
+        if (strcmp(sget(run, "state"), "running")) break;
+        it_sleep_ms(50);
+    }
+    cr_assert_str_eq(sget(run, "state"), "completed");
+    json_decref(run);
+    printf("pg cluster: a run stored but never started by its server was "
+           "started by another after %lld ms\n",
+           (long long)ms);
+    fflush(stdout);
+    fs_run_clear(&rec);
+    th_server_cleanup(&a);
     tdb_close(&db);
 }
 
