@@ -44,11 +44,12 @@
  *       the restart by themselves; every job whose enqueue was answered
  *       201 exists afterwards and ended completed, every job whose
  *       completion was answered ok is completed, and every run whose
- *       start was answered 201 completed with the right outputs; a worker long-polling on
- *       B is woken by a job enqueued through A within 1.5 s, a document
- *       added through A is found through B within 1 s and an ef_search
- *       change reaches B within 3 s (the job notification connection,
- *       the memory sync and the settings refresh came back too).  The
+ *       start was answered 201 completed with the right outputs; a
+ *       worker long-polling on B is woken by a job enqueued through A
+ *       within 1.5 s, a document added through A is found through B
+ *       within 1 s and an ef_search change reaches B within 3 s (the job
+ *       notification connection, the memory sync and the settings
+ *       refresh came back too).  The
  *       outage as the clients saw it is printed (errors by status, the
  *       slowest answer, the time each server took to serve again).
  *
@@ -114,7 +115,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* --- (a) memory ------------------------------------------------------------- */
+/* --- memory --------------------------------------------------------------- */
 
 /* Whether a semantic search for query through s lists document id. */
 static bool search_lists(th_server *s, const char *query, json_int_t id)
@@ -154,14 +155,14 @@ Test(pg_cluster, memory_through_a_is_searchable_through_b_within_1s)
     start_on(&a, db.url);
     start_on(&b, db.url);
     static const char *const words[NDOCS] = {
-        "quartz harbour lantern invoice",  "violet glacier ledger refund",
-        "copper meadow contract renewal",  "amber canyon shipment delay",
-        "cobalt orchard warranty claim",   "scarlet tundra onboarding call",
-        "ivory lagoon pricing question",   "jade prairie cancellation notice"};
+        "quartz harbour lantern invoice", "violet glacier ledger refund",
+        "copper meadow contract renewal", "amber canyon shipment delay",
+        "cobalt orchard warranty claim",  "scarlet tundra onboarding call",
+        "ivory lagoon pricing question",  "jade prairie cancellation notice"};
     /* something in both indexes first, so the first add is not special */
     json_decref(it_call(&a, "POST", "/v1/memory",
-                        "{\"content\":\"a note both servers know\"}",
-                        ADMIN_KEY, 201));
+                        "{\"content\":\"a note both servers know\"}", ADMIN_KEY,
+                        201));
     it_sleep_ms(1200);
     int64_t add_ms[NDOCS], del_ms[NDOCS];
     for (int k = 0; k < NDOCS; k++) {
@@ -206,7 +207,7 @@ Test(pg_cluster, memory_through_a_is_searchable_through_b_within_1s)
     tdb_close(&db);
 }
 
-/* --- (b) settings ----------------------------------------------------------- */
+/* --- settings ------------------------------------------------------------- */
 
 static json_int_t ef_of(th_server *s)
 {
@@ -230,7 +231,8 @@ Test(pg_cluster, setting_through_a_is_in_effect_on_b_within_3s)
         cr_assert_neq(ef_of(&b), values[k]);
         char body[32];
         snprintf(body, sizeof body, "{\"ef\":%d}", values[k]);
-        json_t *r = it_call(&a, "PUT", "/v1/memory/index/ef", body, ADMIN_KEY, 200);
+        json_t *r =
+            it_call(&a, "PUT", "/v1/memory/index/ef", body, ADMIN_KEY, 200);
         int64_t t0 = it_mono_ms();
         cr_assert_eq(iget(r, "ef"), values[k]);
         json_decref(r);
@@ -254,7 +256,7 @@ Test(pg_cluster, setting_through_a_is_in_effect_on_b_within_3s)
     tdb_close(&db);
 }
 
-/* --- a run left behind ----------------------------------------------------------- */
+/* --- a run left behind ---------------------------------------------------- */
 
 Test(pg_cluster, a_run_a_dead_server_left_unstarted_is_taken_over)
 {
@@ -273,8 +275,8 @@ Test(pg_cluster, a_run_a_dead_server_left_unstarted_is_taken_over)
     /* What a server's start of a run stores first (the run, nothing
      * started): written here through the store, as a server that died
      * before its second commit would have left it. */
-    fs_run rec = {.workflow = strdup("lone"), .version = 1,
-                  .state = RUN_RUNNING};
+    fs_run rec = {
+        .workflow = strdup("lone"), .version = 1, .state = RUN_RUNNING};
     store_run_change ch = {.run = &rec};
     int64_t now = fs_now(&fs_clock_real);
     cr_assert_eq(store_run_commit(db.st, &ch, 1, NULL, 0, now), 0);
@@ -290,12 +292,15 @@ Test(pg_cluster, a_run_a_dead_server_left_unstarted_is_taken_over)
         json_decref(r);
         if (job) break;
     }
-    cr_assert(job, "run %lld, stored but never started by the server that "
-              "made it, was not taken over in 20 s", (long long)rec.id);
+    cr_assert(job,
+              "run %lld, stored but never started by the server that "
+              "made it, was not taken over in 20 s",
+              (long long)rec.id);
     char path[64], body[256];
     snprintf(path, sizeof path, "/v1/jobs/%lld/complete",
              (long long)iget(job, "id"));
-    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"result\":{\"ok\":1}}",
+    snprintf(body, sizeof body,
+             "{\"lease_token\":\"%s\",\"result\":{\"ok\":1}}",
              sget(job, "lease_token"));
     json_decref(it_call(&a, "POST", path, body, ag.token, 200));
     json_decref(job);
@@ -318,12 +323,12 @@ Test(pg_cluster, a_run_a_dead_server_left_unstarted_is_taken_over)
     tdb_close(&db);
 }
 
-/* --- (c) PostgreSQL restarting under load ------------------------------------ */
+/* --- PostgreSQL restarting under load ------------------------------------- */
 
 /* Our own cluster: scripts/pg.sh starts and removes it; pg_ctl stops and
  * starts it in between. */
 typedef struct cluster {
-    char dir[300];  /* pg.sh's folder (the data folder is DIR/data) */
+    char dir[300]; /* pg.sh's folder (the data folder is DIR/data) */
     char url[300];
     char bindir[256];
     int port;
@@ -377,8 +382,8 @@ static int pg_ctl(const cluster *c, const char *args)
 {
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "%s'%s/pg_ctl' -D '%s/data' %s >/dev/null 2>&1",
-             geteuid() == 0 ? "runuser -u postgres -- " : "", c->bindir,
-             c->dir, args);
+             geteuid() == 0 ? "runuser -u postgres -- " : "", c->bindir, c->dir,
+             args);
     return system(cmd);
 }
 
@@ -408,7 +413,7 @@ static void cluster_remove(const cluster *c)
     if (system(cmd) != 0) fprintf(stderr, "pg.sh stop failed\n");
 }
 
-/* --- the children ---------------------------------------------------------- */
+/* --- the children --------------------------------------------------------- */
 
 static bool write_all(int fd, const char *buf, size_t len)
 {
@@ -509,7 +514,8 @@ static int complete_batch(th_server *s, int srv, const char *token,
     for (;;) {
         int st;
         int64_t t0 = it_mono_ms();
-        json_t *r = it_try_json(s, "POST", "/v1/jobs/complete", body, token, &st);
+        json_t *r =
+            it_try_json(s, "POST", "/v1/jobs/complete", body, token, &st);
         json_t *res = json_object_get(r, "results");
         if (st == 200 && json_array_size(res) == json_array_size(jobs)) {
             json_array_foreach(res, i, j)
@@ -540,7 +546,8 @@ static int worker(th_server *s, int srv, const char *path, const char *stop)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return 10;
     char reg[96];
-    snprintf(reg, sizeof reg, "{\"name\":\"outage-%d\",\"type\":\"outage\"}", srv);
+    snprintf(reg, sizeof reg, "{\"name\":\"outage-%d\",\"type\":\"outage\"}",
+             srv);
     int st;
     json_t *a = it_try_json(s, "POST", "/v1/agents", reg, ADMIN_KEY, &st);
     const char *tok = json_string_value(json_object_get(a, "token"));
@@ -551,9 +558,9 @@ static int worker(th_server *s, int srv, const char *path, const char *stop)
     int rc = 0;
     for (;;) {
         int64_t t0 = it_mono_ms();
-        json_t *r = it_try_json(s, "POST", "/v1/jobs/lease",
-                                "{\"max\":50,\"wait_ms\":300,\"lease_seconds\":5}",
-                                token, &st);
+        json_t *r = it_try_json(
+            s, "POST", "/v1/jobs/lease",
+            "{\"max\":50,\"wait_ms\":300,\"lease_seconds\":5}", token, &st);
         json_t *jobs = json_object_get(r, "jobs");
         if (st != 200 || !json_is_array(jobs)) {
             note_error(fd, srv, st, r, t0);
@@ -580,9 +587,9 @@ static int worker(th_server *s, int srv, const char *path, const char *stop)
 static int waker(th_server *s, const char *path)
 {
     int st;
-    json_t *a = it_try_json(s, "POST", "/v1/agents",
-                            "{\"name\":\"waker\",\"type\":\"waker\"}", ADMIN_KEY,
-                            &st);
+    json_t *a =
+        it_try_json(s, "POST", "/v1/agents",
+                    "{\"name\":\"waker\",\"type\":\"waker\"}", ADMIN_KEY, &st);
     const char *tok = json_string_value(json_object_get(a, "token"));
     if (st != 201 || !tok) return 11;
     char token[256];
@@ -601,7 +608,7 @@ static int waker(th_server *s, const char *path)
     return st == 200 && n == 1 ? 0 : 12;
 }
 
-/* --- the parent's reading ---------------------------------------------------- */
+/* --- the parent's reading ------------------------------------------------- */
 
 static int wait_code(pid_t pid)
 {
@@ -611,9 +618,9 @@ static int wait_code(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static pid_t spawn_child(int (*fn)(th_server *, int, const char *, const char *),
-                         th_server *s, int srv, const char *path,
-                         const char *stop)
+static pid_t
+spawn_child(int (*fn)(th_server *, int, const char *, const char *),
+            th_server *s, int srv, const char *path, const char *stop)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -637,7 +644,7 @@ typedef struct outage {
     size_t errors, unclear, unanswered, in_outage;
     size_t by_status[6]; /* 500, 502, 503, 504, other 5xx, other */
     int64_t slowest_ms;
-    int64_t back_at[2];  /* first 201 through each server after t_up */
+    int64_t back_at[2];       /* first 201 through each server after t_up */
     int64_t run_id[MAX_RUNS]; /* runs whose start was answered 201 */
     int run_seed[MAX_RUNS];
     size_t nruns;
@@ -653,17 +660,16 @@ static void read_log(const char *path, outage *o, int64_t **ids, size_t *nids,
     while (fgets(line, sizeof line, f)) {
         long long id, at, took;
         int srv, st, clear;
-        if (line[0] == 'X' &&
-            sscanf(line, "X %d %d %d %lld %lld", &srv, &st, &clear, &at,
-                   &took) == 5) {
+        if (line[0] == 'X' && sscanf(line, "X %d %d %d %lld %lld", &srv, &st,
+                                     &clear, &at, &took) == 5) {
             o->errors++;
             if (st == 0) o->unanswered++;
             if (!clear) o->unclear++;
             o->in_outage += at >= o->t_down && at <= o->t_up + 10000;
-            int slot = st == 500   ? 0
-                       : st == 502 ? 1
-                       : st == 503 ? 2
-                       : st == 504 ? 3
+            int slot = st == 500               ? 0
+                       : st == 502             ? 1
+                       : st == 503             ? 2
+                       : st == 504             ? 3
                        : st >= 500 && st < 600 ? 4
                                                : 5;
             o->by_status[slot]++;
@@ -731,9 +737,10 @@ static job_seen *all_jobs(th_server *s, size_t *n)
         {
             if (*n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
             v[(*n)++] = (job_seen){iget(j, "id"),
-                                    !strcmp(sget(j, "state"), "completed")};
+                                   !strcmp(sget(j, "state"), "completed")};
         }
-        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        const char *next =
+            json_string_value(json_object_get(page, "next_cursor"));
         snprintf(cursor, sizeof cursor, "%s", next ? next : "");
         json_decref(page);
         if (!next) break;
@@ -841,7 +848,8 @@ static void check_relay_runs(th_server *s, const outage *o)
 static size_t relay_running(th_server *s)
 {
     int st;
-    json_t *r = it_try_json(s, "GET", "/v1/runs?workflow=relay&state=running&limit=1000",
+    json_t *r = it_try_json(s, "GET",
+                            "/v1/runs?workflow=relay&state=running&limit=1000",
                             NULL, ADMIN_KEY, &st);
     size_t n = st == 200 ? json_array_size(json_object_get(r, "runs")) : 1;
     json_decref(r);
@@ -866,7 +874,8 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
     th_server srv[2];
     start_on(&srv[0], C.url);
     start_on(&srv[1], C.url);
-    json_decref(it_call(&srv[0], "POST", "/v1/workflows", RELAY, ADMIN_KEY, 201));
+    json_decref(
+        it_call(&srv[0], "POST", "/v1/workflows", RELAY, ADMIN_KEY, 201));
     char stop[400], plog[400], wlog[2][400];
     snprintf(stop, sizeof stop, "%s/stop", srv[0].dir);
     snprintf(plog, sizeof plog, "%s/producer.log", srv[0].dir);
@@ -912,8 +921,10 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
         it_sleep_ms(100);
     }
     for (int w = 0; w < 2; w++)
-        cr_assert_eq(wait_code(wp[w]), 0, "worker %d failed (11 register, 12 "
-                     "a completion never answered)", w);
+        cr_assert_eq(wait_code(wp[w]), 0,
+                     "worker %d failed (11 register, 12 "
+                     "a completion never answered)",
+                     w);
     assert_alive(&srv[0], "A");
     assert_alive(&srv[1], "B");
 
@@ -937,8 +948,10 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
     check_completed(jobs, njobs, done, ndone, "its completion was answered ok");
     check_relay_runs(&srv[0], &o);
     int64_t wake_ms = wake_delay(&srv[0], &srv[1], srv[0].dir);
-    cr_assert_leq(wake_ms, 1500, "a job enqueued through A woke a worker "
-                  "waiting on B after %lld ms", (long long)wake_ms);
+    cr_assert_leq(wake_ms, 1500,
+                  "a job enqueued through A woke a worker "
+                  "waiting on B after %lld ms",
+                  (long long)wake_ms);
     /* the memory sync and the settings refresh came back too */
     const char *text = "written after the restart: walnut beacon tariff";
     json_t *r = it_call(&srv[0], "POST", "/v1/memory",
@@ -950,7 +963,8 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
     json_decref(r);
     cr_assert(doc_ms >= 0 && doc_ms <= SEARCH_BOUND_MS,
               "after the restart, a document added through A was found "
-              "through B after %lld ms (-1: not in 10 s)", (long long)doc_ms);
+              "through B after %lld ms (-1: not in 10 s)",
+              (long long)doc_ms);
     json_decref(it_call(&srv[0], "PUT", "/v1/memory/index/ef", "{\"ef\":91}",
                         ADMIN_KEY, 200));
     t0 = it_mono_ms();
@@ -959,7 +973,8 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
     int64_t ef_ms = it_mono_ms() - t0;
     cr_assert_leq(ef_ms, SETTING_BOUND_MS,
                   "after the restart, ef set through A reached B after "
-                  "%lld ms", (long long)ef_ms);
+                  "%lld ms",
+                  (long long)ef_ms);
 
     printf("pg cluster: PostgreSQL down %lld ms (immediate stop, then start); "
            "%zu error answers (%zu while it was down or recovering): %zu "
@@ -967,16 +982,17 @@ Test(pg_cluster, postgres_restart_under_load_loses_nothing_acknowledged,
            "error body, slowest %lld ms, none unanswered; servers A and B "
            "enqueued again %lld and %lld ms after the start; %zu acknowledged "
            "enqueues and %zu acknowledged completions, all completed (%zu "
-           "jobs in all), %zu acknowledged runs, all completed right; then a worker on B woken %lld ms after an "
+           "jobs in all), %zu acknowledged runs, all completed right; then a "
+           "worker on B woken %lld ms after an "
            "enqueue through A, a document added through A found through B "
            "after %lld ms, an ef_search change in effect on B after %lld "
            "ms\n",
            (long long)(o.t_up - o.t_down), o.errors, o.in_outage,
            o.by_status[0], o.by_status[1], o.by_status[2], o.by_status[3],
            o.by_status[4], (long long)o.slowest_ms,
-           (long long)(o.back_at[0] - o.t_up), (long long)(o.back_at[1] - o.t_up),
-           nacked, ndone, njobs, o.nruns, (long long)wake_ms, (long long)doc_ms,
-           (long long)ef_ms);
+           (long long)(o.back_at[0] - o.t_up),
+           (long long)(o.back_at[1] - o.t_up), nacked, ndone, njobs, o.nruns,
+           (long long)wake_ms, (long long)doc_ms, (long long)ef_ms);
     fflush(stdout);
     free(jobs);
     free(acked);

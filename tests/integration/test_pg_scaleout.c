@@ -16,8 +16,8 @@
  *       before the drain jobs and the runs go on during the drain.
  *
  *       A worker loops: lease up to 100 jobs (10 s leases, long-polling
- *       500 ms), append "L id n started expires" for each (one write(2)
- *       before completing), complete the batch in one request with the
+ *       500 ms), append "L id n started expires key" for each (one
+ *       write(2) before completing), complete the batch in one request with the
  *       right result, append "C id ok" for each item.  A request that gets
  *       no answer (its server is gone) is sent again, to the other server.
  *
@@ -38,15 +38,16 @@
  *       enqueue and is completed, with its own payload and the result
  *       computed from it (read back from the server), nothing is pending,
  *       scheduled or running, and the server counts exactly 100,000
- *       completed drain jobs; in the workers' files every drain job was leased, with its
- *       own payload; no job was leased again while a lease of it held (a
- *       job's next lease starts only after the one before expired); no
- *       item was completed twice; no step job was leased twice (each has
- *       max_attempts 1) and no attempt of a step had two jobs (the two
- *       engines never both scheduled it), every one of the 2,000 steps
- *       and items was leased; the database holds exactly the 200 runs,
- *       each completed with the right output at every step.  The drain's
- *       throughput (jobs/s, kills included) is printed.
+ *       completed drain jobs; in the workers' files every drain job was
+ *       leased, with its own payload; no job was leased again while a
+ *       lease of it held (a job's next lease starts only after the one
+ *       before expired); no item was completed twice; no step job was
+ *       leased twice (each has max_attempts 1) and no attempt of a step
+ *       had two jobs (the two engines never both scheduled it), every one
+ *       of the 2,000 steps and items was leased; the database holds
+ *       exactly the 200 runs, each completed with the right output at
+ *       every step.  The drain's throughput (jobs/s, kills included) is
+ *       printed.
  *
  * Skipped unless FLOWSTATE_TEST_DB is a postgres:// URL (run-tests.sh's
  * PostgreSQL pass sets it).  The children (starter, workers) use libcurl,
@@ -87,7 +88,6 @@
 
 TestSuite(pg_scaleout, .timeout = 420);
 
-
 #define RETRY_SPEC                                                             \
     "'retries':{'max':3,'backoff':'exponential','initial_ms':100,"             \
     "'max_ms':400},'timeout_ms':10000"
@@ -110,7 +110,7 @@ static const char DEF[] =
     " 'input':{'d':'{{steps.d.output.v}}','e':'{{steps.e.output}}',"
     "  'seed':'{{inputs.seed}}'}," RETRY_SPEC "}]}";
 
-/* --- the outputs (as in test_workflow_crash.c) ----------------------------- */
+/* --- the outputs (as in test_workflow_crash.c) ---------------------------- */
 
 static json_int_t iget(const json_t *o, const char *k)
 {
@@ -214,7 +214,7 @@ static json_t *expected_outputs(json_int_t seed)
     return all;
 }
 
-/* --- helpers for the children ---------------------------------------------- */
+/* --- helpers for the children --------------------------------------------- */
 
 static bool write_all(int fd, const char *buf, size_t len)
 {
@@ -269,7 +269,7 @@ static json_t *call_any(pair *p, const char *method, const char *path,
     }
 }
 
-/* --- the starter ----------------------------------------------------------- */
+/* --- the starter ---------------------------------------------------------- */
 
 enum { ST_OK = 0, ST_FILE = 20, ST_START = 21, ST_LIST = 22 };
 
@@ -314,9 +314,9 @@ static int starter(pair p, const char *path, int64_t t0)
         p.cur = gone[k % 2] ? 1 - k % 2 : k % 2;
         for (;;) {
             int st;
-            json_t *r = it_try_json(&p.s[p.cur], "POST",
-                                    "/v1/workflows/scaleflow/runs", body,
-                                    ADMIN_KEY, &st);
+            json_t *r =
+                it_try_json(&p.s[p.cur], "POST", "/v1/workflows/scaleflow/runs",
+                            body, ADMIN_KEY, &st);
             if (st == 201) id = iget(r, "id");
             json_decref(r);
             if (st == 201 && id > 0) break;
@@ -349,7 +349,7 @@ static int starter(pair p, const char *path, int64_t t0)
     return ST_OK;
 }
 
-/* --- the workers ----------------------------------------------------------- */
+/* --- the workers ---------------------------------------------------------- */
 
 enum {
     WK_OK = 0,
@@ -405,18 +405,18 @@ static int complete_all(pair *p, const char *token, json_t *jobs, int fd,
             json_decref(items);
             return WK_BADJOB;
         }
-        json_array_append_new(items,
-                              json_pack("{s:O,s:O,s:o}", "id",
-                                        json_object_get(j, "id"), "lease_token",
-                                        json_object_get(j, "lease_token"),
-                                        "result", out));
+        json_array_append_new(
+            items, json_pack("{s:O,s:O,s:o}", "id", json_object_get(j, "id"),
+                             "lease_token", json_object_get(j, "lease_token"),
+                             "result", out));
     }
     json_t *body = json_pack("{s:o}", "jobs", items);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     int st;
     bool cut = false;
-    json_t *r = call_any(p, "POST", "/v1/jobs/complete", text, token, &st, &cut);
+    json_t *r =
+        call_any(p, "POST", "/v1/jobs/complete", text, token, &st, &cut);
     free(text);
     json_t *results = json_object_get(r, "results");
     if (st != 200 || json_array_size(results) != json_array_size(jobs)) {
@@ -429,9 +429,9 @@ static int complete_all(pair *p, const char *token, json_t *jobs, int fd,
     json_array_foreach(results, i, j)
     {
         int ok = json_is_true(json_object_get(j, "ok")) ? 1 : cut ? 2 : 0;
-        len += (size_t)snprintf(
-            buf + len, cap - len, "C %lld %d\n",
-            (long long)iget(json_array_get(jobs, i), "id"), ok);
+        len += (size_t)snprintf(buf + len, cap - len, "C %lld %d\n",
+                                (long long)iget(json_array_get(jobs, i), "id"),
+                                ok);
     }
     bool written = write_all(fd, buf, len);
     free(buf);
@@ -495,7 +495,7 @@ static int worker(pair p, int gen, const char *path, const char *stop,
     return rc;
 }
 
-/* --- the parent's bookkeeping ---------------------------------------------- */
+/* --- the parent's bookkeeping --------------------------------------------- */
 
 typedef struct crew {
     pair p;
@@ -578,8 +578,8 @@ static json_int_t drain_done(th_server *s, bool *idle)
         if (!strcmp(sget(t, "type"), "drain")) done = iget(t, "completed");
     }
     if (idle)
-        *idle = iget(states, "pending") == 0 && iget(states, "scheduled") == 0 &&
-                iget(states, "running") == 0;
+        *idle = iget(states, "pending") == 0 &&
+                iget(states, "scheduled") == 0 && iget(states, "running") == 0;
     json_decref(st);
     return done;
 }
@@ -594,10 +594,10 @@ static size_t runs_running(th_server *s)
     return n;
 }
 
-/* --- enqueue and the results ------------------------------------------------ */
+/* --- enqueue and the results ---------------------------------------------- */
 
 /* Static, not malloc'ed: a failed assertion must not also leak. */
-static int N_OF[MAXID];          /* drain job id -> payload n, or -1 */
+static int N_OF[MAXID];           /* drain job id -> payload n, or -1 */
 static unsigned char DONE[MAXID]; /* ok completions seen */
 static unsigned char LEASED[MAXID];
 
@@ -613,7 +613,8 @@ static void enqueue_all(th_server *srv)
         json_t *body = json_pack("{s:o}", "jobs", arr);
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
-        json_t *r = it_call(&srv[b % 2], "POST", "/v1/jobs", text, ADMIN_KEY, 201);
+        json_t *r =
+            it_call(&srv[b % 2], "POST", "/v1/jobs", text, ADMIN_KEY, 201);
         free(text);
         json_t *jobs = json_object_get(r, "jobs"), *j;
         size_t i;
@@ -622,7 +623,8 @@ static void enqueue_all(th_server *srv)
         {
             json_int_t id = iget(j, "id");
             cr_assert(id >= 1 && id < MAXID, "job id %lld", (long long)id);
-            cr_assert_eq(N_OF[id], -1, "job id %lld given twice", (long long)id);
+            cr_assert_eq(N_OF[id], -1, "job id %lld given twice",
+                         (long long)id);
             N_OF[id] = b * ENQ_BATCH + (int)i;
         }
         json_decref(r);
@@ -729,8 +731,8 @@ static void check_attempts(tally *t, lease_stats *ls)
     qsort(t->l, t->nl, sizeof *t->l, cmp_task);
     for (size_t i = 0; i < t->nl && t->l[i].run; i++) {
         lease_rec *r = &t->l[i], *p = i ? &t->l[i - 1] : NULL;
-        bool same_task = p && p->run == r->run && p->step == r->step &&
-                         p->item == r->item;
+        bool same_task =
+            p && p->run == r->run && p->step == r->step && p->item == r->item;
         if (!same_task) {
             ls->tasks++;
             continue;
@@ -823,7 +825,8 @@ static void check_runs(th_server *s, const int64_t *ids)
         json_int_t k = iget(json_object_get(r, "inputs"), "seed") - SEED0;
         cr_assert(k >= 0 && k < NRUNS, "run %lld has seed %lld",
                   (long long)iget(r, "id"), (long long)(k + SEED0));
-        cr_assert_eq(iget(r, "id"), ids[k], "seed %lld: run %lld, started as %lld",
+        cr_assert_eq(iget(r, "id"), ids[k],
+                     "seed %lld: run %lld, started as %lld",
                      (long long)(k + SEED0), (long long)iget(r, "id"),
                      (long long)ids[k]);
     }
@@ -917,7 +920,7 @@ static void check_results(th_server *s)
     cr_assert_eq(n, NJOBS, "%zu drain jobs on the server", n);
 }
 
-/* --- the test --------------------------------------------------------------- */
+/* --- the test ------------------------------------------------------------- */
 
 static void start_on(th_server *s, const char *url)
 {
@@ -1045,10 +1048,10 @@ Test(pg_scaleout, two_servers_four_workers_drain_100k_jobs_and_200_runs)
            "jobs/s); drain of %d jobs and %d runs by %d worker processes "
            "%lld ms: %.0f jobs/s (server B killed at %.1f s, a worker at "
            "%.1f s)\n",
-           NJOBS, (long long)(t1 - t0),
-           NJOBS * 1000.0 / (double)(t1 - t0 + 1), NJOBS, NRUNS, NWORKERS,
-           (long long)(t2 - t1), NJOBS * 1000.0 / (double)(t2 - t1 + 1),
-           (double)(t_kill - t1) / 1000, (double)(t_wkill - t1) / 1000);
+           NJOBS, (long long)(t1 - t0), NJOBS * 1000.0 / (double)(t1 - t0 + 1),
+           NJOBS, NRUNS, NWORKERS, (long long)(t2 - t1),
+           NJOBS * 1000.0 / (double)(t2 - t1 + 1), (double)(t_kill - t1) / 1000,
+           (double)(t_wkill - t1) / 1000);
     printf("pg scaleout: %zu drain leases, %zu step leases (%zu tasks, %zu "
            "retried), %zu leased again after their lease expired; %zu "
            "completions: %zu not ok (lease lost), %zu not ok after an "
