@@ -380,7 +380,7 @@ static bool cluster_start(cluster *c)
  * we are root). */
 static int pg_ctl(const cluster *c, const char *args)
 {
-    char cmd[1200];
+    char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s'%s/pg_ctl' -D '%s/data' %s >/dev/null 2>&1",
              geteuid() == 0 ? "runuser -u postgres -- " : "", c->bindir, c->dir,
              args);
