@@ -24,12 +24,13 @@ case "$pg_url" in postgres://*|postgresql://*) ;; *) pg_url= ;; esac
 FLOWSTATE_TEST_DB= "${tests[@]}" "${@:2}"
 
 [ "${FLOWSTATE_TEST_PG:-1}" = 0 ] && exit 0
-# The suites of tests/store and tests/queue (their TestSuite names); they
+# The suites of tests/store and tests/queue, and those of the memory, the
+# workflow engine and the evolution log (their TestSuite names): they
 # reach the store only through testdb.  (tests/review's store_review has a
 # SQLite-only fault injection test, so it stays out.)  pg_scaleout and
 # pg_cluster (tests/integration) run servers on PostgreSQL only: several
 # servers on one database, and PostgreSQL restarting under load.
-filter='@(store|store_workflows|store_schedules|store_evolution|store_changes|store_sqlite|memory_sync|queue|queue_watch|sched|pg_scaleout|pg_cluster)/*'
+filter='@(store|store_workflows|store_schedules|store_evolution|store_changes|store_sqlite|store_dump|memory|memory_sync|memory_recall|embed_cache|space|workflow|evolution|queue|queue_watch|sched|pg_scaleout|pg_cluster)/*'
 if [ -z "$pg_url" ]; then
   cluster=$(mktemp -d "$TMPDIR/fs-pg-XXXXXX")
   trap 'scripts/pg.sh stop "$cluster"' EXIT
