@@ -31,8 +31,6 @@
 #include "core/rand.h"
 #include "store/store.h"
 
-TestSuite(migrate_cli, .timeout = 300);
-
 #define NOW 1700000000000LL
 #define DIMS 8
 
@@ -170,11 +168,17 @@ static void pg_create(const pg *p, char *url, size_t len, char *name)
              query ? query : "");
 }
 
+/* Drops a database made by pg_create (from a fini: no assertion). */
 static void pg_drop(const pg *p, const char *name)
 {
     char sql[80];
     snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", name);
-    pg_exec(p, sql);
+    PGconn *c = PQconnectdb(p->admin);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
 }
 
 /* ---- every kind of record ------------------------------------------------ */
@@ -516,31 +520,41 @@ static void assert_usable(store *orig, store *copy)
 
 /* ---- the tests ----------------------------------------------------------- */
 
-static void scratch(char *dir, size_t len)
+/* What a test leaves to its fini, which runs even when it fails: its
+ * folder, a cluster of its own, a database on a shared server. */
+static struct {
+    char dir[256];
+    pg p;
+    char db[32];
+} S;
+
+static void setup(void)
 {
     const char *tmp = getenv("TMPDIR");
-    snprintf(dir, len, "%s/fs-migrate-XXXXXX", tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
+    snprintf(S.dir, sizeof S.dir, "%s/fs-migrate-XXXXXX", tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(S.dir));
     log_setup(LOG_WARN, false);
 }
 
-static void remove_dir(const char *dir)
+static void teardown(void)
 {
+    if (S.db[0] && !S.p.cluster[0]) pg_drop(&S.p, S.db);
+    pg_stop(&S.p); /* the cluster, its databases with it */
     char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", S.dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", S.dir);
 }
 
-Test(migrate_cli, round_trips_every_kind_of_record_through_postgres)
+TestSuite(migrate_cli, .timeout = 300);
+
+Test(migrate_cli, round_trips_every_kind_of_record_through_postgres,
+     .init = setup, .fini = teardown)
 {
-    char dir[256], a[300], b[300], pgurl[400], db[32];
-    scratch(dir, sizeof dir);
-    pg p = { 0 };
-    if (!pg_start(&p, dir)) {
-        remove_dir(dir);
+    const char *dir = S.dir;
+    char a[300], b[300], pgurl[400];
+    if (!pg_start(&S.p, dir))
         cr_skip_test("no PostgreSQL binaries (apt-get install postgresql-15)");
-    }
-    pg_create(&p, pgurl, sizeof pgurl, db);
+    pg_create(&S.p, pgurl, sizeof pgurl, S.db);
     snprintf(a, sizeof a, "%s/a.db", dir);
     snprintf(b, sizeof b, "%s/b.db", dir);
     populate(a);
@@ -580,15 +594,13 @@ Test(migrate_cli, round_trips_every_kind_of_record_through_postgres)
     cr_assert(strstr(r.err, "is not empty"), "%s", r.err);
     cr_assert(strstr(r.err, "nothing was copied"), "%s", r.err);
     run_free(&r);
-    pg_drop(&p, db);
-    pg_stop(&p);
-    remove_dir(dir);
 }
 
-Test(migrate_cli, refuses_what_it_cannot_do_with_clear_errors)
+Test(migrate_cli, refuses_what_it_cannot_do_with_clear_errors,
+     .init = setup, .fini = teardown)
 {
-    char dir[256], a[300], b[300], missing[300];
-    scratch(dir, sizeof dir);
+    const char *dir = S.dir;
+    char a[300], b[300], missing[300];
     snprintf(a, sizeof a, "%s/a.db", dir);
     snprintf(b, sizeof b, "%s/b.db", dir);
     snprintf(missing, sizeof missing, "%s/none.db", dir);
@@ -649,13 +661,13 @@ Test(migrate_cli, refuses_what_it_cannot_do_with_clear_errors)
     free(before);
     free(after);
     store_close(st);
-    remove_dir(dir);
 }
 
-Test(migrate_cli, a_difference_found_by_the_verification_exits_5)
+Test(migrate_cli, a_difference_found_by_the_verification_exits_5,
+     .init = setup, .fini = teardown)
 {
-    char dir[256], a[300], b[300];
-    scratch(dir, sizeof dir);
+    const char *dir = S.dir;
+    char a[300], b[300];
     snprintf(a, sizeof a, "%s/a.db", dir);
     snprintf(b, sizeof b, "%s/b.db", dir);
     populate(a);
@@ -674,5 +686,4 @@ Test(migrate_cli, a_difference_found_by_the_verification_exits_5)
     cr_assert_eq(strstr(r.out, "DIFFERS"), strstr(line, "DIFFERS"),
                  "only sequences differs:\n%s", r.out);
     run_free(&r);
-    remove_dir(dir);
 }
