@@ -11,8 +11,10 @@
  *             holds no record (rows of a seeded table do not count).
  *             Otherwise exit 1, nothing written.
  *   2. copy   table by table in catalogue order (referenced rows first,
- *             the id counters last), pages of --batch rows in key order,
- *             each page one load: one transaction on the target.  A
+ *             the id counters last), pages of --batch rows in key order
+ *             (checked, row by row: a page that does not move forward
+ *             stops the copy rather than loop), each page one load: one
+ *             transaction on the target.  A
  *             progress line (stderr, a terminal only) counts rows against
  *             the source's total.  A failure stops here (exit 3) and says
  *             the target holds a partial copy.
@@ -313,23 +315,75 @@ static int check(migrate *m)
 
 /* ---- step 2: copy ------------------------------------------------------- */
 
+/* Compares the keys (the first t->nkey cells) of two rows: numbers by
+ * value, text and bytes byte by byte, as store.h orders them. */
+static int key_cmp(const store_table *t, const store_cell *a,
+                   const store_cell *b)
+{
+    for (int k = 0; k < t->nkey; k++) {
+        int c;
+        if (t->types[k] == 'i') {
+            c = (a[k].i > b[k].i) - (a[k].i < b[k].i);
+        } else {
+            size_t n = a[k].len < b[k].len ? a[k].len : b[k].len;
+            c = n ? memcmp(a[k].p, b[k].p, n) : 0;
+            if (!c) c = (a[k].len > b[k].len) - (a[k].len < b[k].len);
+        }
+        if (c) return c;
+    }
+    return 0;
+}
+
+/* Every row of page comes after the one before it (prev's last row
+ * before its first).  FS_ECORRUPT, said, otherwise. */
+static int check_order(const store_table *t, const store_rows *prev,
+                       const store_rows *page)
+{
+    const store_cell *last =
+        prev->n ? &prev->cells[(prev->n - 1) * prev->ncols] : NULL;
+    for (size_t k = 0; k < page->n; k++) {
+        const store_cell *row = &page->cells[k * page->ncols];
+        if (last && key_cmp(t, last, row) >= 0) {
+            fprintf(stderr, "flowstate migrate: %s: rows come out of key "
+                    "order\n", t->name);
+            return FS_ECORRUPT;
+        }
+        last = row;
+    }
+    return 0;
+}
+
+/*
+ * Replaces *page (empty: none read yet) by the next page of t, checking
+ * the key order: a store that broke it would make a loop over the pages
+ * run forever, or a digest depend on the backend.  Errors: the dump's,
+ * FS_ECORRUPT.
+ */
+static int next_page(store *st, const store_table *t, int batch,
+                     store_rows *page)
+{
+    store_rows next;
+    int rc = store_dump_rows(st, t, page, batch, &next);
+    if (!rc) rc = check_order(t, page, &next);
+    store_rows_free(page);
+    *page = next;
+    return rc;
+}
+
 /* Copies one table, page by page.  0 or the failing op's FS_E*. */
 static int copy_table(migrate *m, size_t i)
 {
     const store_table *src = m->from.tables[i].table;
     const store_table *dst = m->to.tables[i].table;
-    store_rows page = { 0 }, prev = { 0 };
+    store_rows page = { 0 };
     int rc;
     do {
-        rc = store_dump_rows(m->from.st, src, &prev, m->batch, &page);
+        rc = next_page(m->from.st, src, m->batch, &page);
         if (!rc) rc = store_load_rows(m->to.st, dst, &page);
-        store_rows_free(&prev);
-        prev = page;
-        page = (store_rows){ 0 };
-        if (!rc) m->copied += prev.n;
-        meter_add(&m->bar, rc ? 0 : prev.n, src->name, false);
-    } while (!rc && prev.n == (size_t)m->batch);
-    store_rows_free(&prev);
+        if (!rc) m->copied += page.n;
+        meter_add(&m->bar, rc ? 0 : page.n, src->name, false);
+    } while (!rc && page.n == (size_t)m->batch);
+    store_rows_free(&page);
     return rc;
 }
 
@@ -416,24 +470,21 @@ static int digest_table(migrate *m, side *s, size_t i, int64_t *rows,
     char *head = xasprintf("%s\n%s\n%s", t->name, t->columns, t->types);
     sha256(head, strlen(head), digest);
     free(head);
-    store_rows page = { 0 }, prev = { 0 };
+    store_rows page = { 0 };
     bytes buf = { 0 };
     char what[80];
     snprintf(what, sizeof what, "checking %s (%s)", t->name, s->what);
     int rc;
     *rows = 0;
     do {
-        rc = store_dump_rows(s->st, t, &prev, m->batch, &page);
-        store_rows_free(&prev);
-        prev = page;
-        page = (store_rows){ 0 };
+        rc = next_page(s->st, t, m->batch, &page);
         if (!rc) {
-            digest_page(t, &prev, digest, &buf);
-            *rows += (int64_t)prev.n;
-            meter_add(&m->bar, prev.n, what, false);
+            digest_page(t, &page, digest, &buf);
+            *rows += (int64_t)page.n;
+            meter_add(&m->bar, page.n, what, false);
         }
-    } while (!rc && prev.n == (size_t)m->batch);
-    store_rows_free(&prev);
+    } while (!rc && page.n == (size_t)m->batch);
+    store_rows_free(&page);
     free(buf.p);
     return rc;
 }
