@@ -802,11 +802,25 @@ static int take_result(pgc *c, PGresult *r, pgc_stmt_id id, PGresult **res)
     return 0;
 }
 
+/* Statements planned for their parameters at every run instead of
+ * prepared once.  The batch complete joins an array with jobs: its generic
+ * plan, which PostgreSQL switches to after five runs, estimates the array
+ * at 10 rows and the running jobs at 1 and so walks the whole jobs_running
+ * index, dead entries of every job completed since the last vacuum
+ * included - 28 ms a batch of 64 after 100,000 jobs, against 2.7 ms when
+ * planned with the array in hand (primary-key lookups). */
+static const bool PLAN_EACH_RUN[PG__COUNT] = { [PG_JOB_COMPLETE] = true };
+
 int pgc_exec(pgc *c, pgc_stmt_id id, const pgc_params *p, PGresult **res)
 {
     static const pgc_params none = { 0 };
     if (!p) p = &none;
     c->retry = false;
+    if (PLAN_EACH_RUN[id]) {
+        PGresult *r = PQexecParams(c->conn, sql_text[id], p->n, NULL, p->value,
+                                   p->len, p->format, 0);
+        return take_result(c, r, id, res);
+    }
     if (!c->prepared[id]) {
         int rc = prepare(c, id);
         if (rc) return rc;
