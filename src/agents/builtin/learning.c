@@ -34,7 +34,9 @@
  *
  * State (the agent's versioned state): {"bandits":…,"model":…}.  A job
  * reads it, changes it and writes it back over the version it read,
- * starting again when another job wrote first.
+ * starting again after a short random pause when another job wrote first
+ * (up to STATE_TRIES times).  The evolution log's settings are read once
+ * a job.
  */
 #include "agents/builtin/learning.h"
 
@@ -44,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agents/learn/bandit.h"
 #include "agents/learn/logreg.h"
@@ -53,7 +56,7 @@
 #include "core/rand.h"
 #include "core/xmem.h"
 
-#define STATE_TRIES 8
+#define STATE_TRIES 32
 #define DEFAULT_EXPLORE 0.2 /* share of choices still explored */
 #define DEFAULT_MIN_TRIALS 100
 #define MAX_FEATURES 64
@@ -66,6 +69,9 @@ typedef struct model {
      * evolution entry once the state is written (0: none). */
     int64_t observe_event;
     double observe_reward;
+    /* The evolution log's settings, read once a job (borrowed; NULL when
+     * the host has none). */
+    const json_t *settings;
 } model;
 
 static const struct {
@@ -184,16 +190,13 @@ static int ensure_decision(agent_ctx *c, model *m, const char *d, const json_t *
 /* The applied choice of decision d ("learning.<d>" in the evolution
  * log's settings), if it is one of its arms.  OUT: arm (a buffer of
  * LEARN_BANDIT_MAX_NAME + 1), *event (0 when there is none). */
-static void champion(agent_ctx *c, const model *m, const char *d, char *arm,
-                     int64_t *event)
+static void champion(const model *m, const char *d, char *arm, int64_t *event)
 {
-    json_t *all = NULL;
     char comp[LEARN_BANDIT_MAX_NAME + 16];
     snprintf(comp, sizeof comp, "learning.%s", d);
     *event = 0;
     *arm = 0;
-    if (agent_evolution_settings(c, &all)) return;
-    json_t *set = json_object_get(all, comp);
+    json_t *set = json_object_get(m->settings, comp);
     const char *v = json_string_value(json_object_get(set, "value"));
     learn_bandit_arm_stats st[LEARN_BANDIT_MAX_ARMS];
     size_t n = 0;
@@ -203,7 +206,6 @@ static void champion(agent_ctx *c, const model *m, const char *d, char *arm,
                 snprintf(arm, LEARN_BANDIT_MAX_NAME + 1, "%s", v);
                 *event = json_integer_value(json_object_get(set, "event"));
             }
-    json_decref(all);
 }
 
 static int choose(agent_ctx *c, model *m, const json_t *p, json_t **out)
@@ -226,7 +228,7 @@ static int choose(agent_ctx *c, model *m, const json_t *p, json_t **out)
     if (e) explore = json_number_value(e);
     char best[LEARN_BANDIT_MAX_NAME + 1];
     int64_t event;
-    champion(c, m, d, best, &event);
+    champion(m, d, best, &event);
     bool exploit = event && learn_rng_uniform(&rng) >= explore;
     json_t *sampled = json_object();
     learn_bandit_arm_stats st[LEARN_BANDIT_MAX_ARMS];
@@ -259,7 +261,7 @@ static int record(agent_ctx *c, model *m, const json_t *p, bool *done)
         return agent_error_final(c, "no arm '%s' in decision '%s'", arm, d);
     if (rc) return agent_error(c, "record: %s", fs_strerror(rc));
     char best[LEARN_BANDIT_MAX_NAME + 1];
-    champion(c, m, d, best, &m->observe_event);
+    champion(m, d, best, &m->observe_event);
     if (strcmp(best, arm)) m->observe_event = 0; /* only the applied arm's */
     m->observe_reward = r;
     return 0;
@@ -403,7 +405,7 @@ static json_t *evolve_one(agent_ctx *c, const model *m, const char *d, double mi
     char cur[LEARN_BANDIT_MAX_NAME + 1];
     int64_t event;
     learn_bandit_stats(m->bandits, d, NULL, st, &n);
-    champion(c, m, d, cur, &event);
+    champion(m, d, cur, &event);
     for (size_t i = 0; i < n; i++)
         if ((double)st[i].pulls >= min_trials && (b == SIZE_MAX || st[i].mean > st[b].mean))
             b = i;
@@ -482,39 +484,58 @@ static void observe(agent_ctx *c, const model *m)
     json_decref(o);
 }
 
+/* After a lost race for the state: a short random pause, longer with each
+ * try, so two jobs writing the same state stop colliding. */
+static void back_off(int tries)
+{
+    uint32_t r;
+    fs_random_bytes(&r, sizeof r);
+    struct timespec ts = { 0, (long)(r % (1000u * (uint32_t)(tries + 1))) * 1000L };
+    nanosleep(&ts, NULL);
+}
+
+/* One attempt at the job over the state as read, written back over the
+ * version read.  FS_ECONFLICT: another job wrote first. */
+static int attempt(agent_ctx *c, const json_t *payload, const json_t *settings,
+                   json_t **out)
+{
+    json_t *state;
+    int64_t version;
+    model m;
+    bool changed;
+    int rc = agent_state_get(c, &state, &version);
+    if (rc) return agent_error(c, "state: %s", fs_strerror(rc));
+    rc = model_load(state, &m);
+    json_decref(state);
+    if (rc) return agent_error_final(c, "the stored model is damaged: %s", fs_strerror(rc));
+    m.settings = settings;
+    rc = apply(c, &m, payload, out, &changed);
+    if (!rc && changed) {
+        json_t *next = model_json(&m);
+        rc = agent_state_put(c, next, version, NULL);
+        json_decref(next);
+    }
+    if (!rc && m.observe_event) observe(c, &m);
+    model_free(&m);
+    return rc;
+}
+
 static int handle(agent_ctx *c, const json_t *payload, json_t **result)
 {
     if (!json_is_object(payload)) return agent_error_final(c, "the payload must be an object");
-    for (int tries = 0; tries < STATE_TRIES; tries++) {
-        json_t *state, *out = NULL;
-        int64_t version;
-        model m;
-        bool changed;
-        int rc = agent_state_get(c, &state, &version);
-        if (rc) return agent_error(c, "state: %s", fs_strerror(rc));
-        rc = model_load(state, &m);
-        json_decref(state);
-        if (rc) return agent_error_final(c, "the stored model is damaged: %s", fs_strerror(rc));
-        rc = apply(c, &m, payload, &out, &changed);
-        if (!rc && changed) {
-            json_t *next = model_json(&m);
-            rc = agent_state_put(c, next, version, NULL);
-            json_decref(next);
-        }
-        if (!rc && m.observe_event) observe(c, &m);
-        model_free(&m);
-        if (rc == FS_ECONFLICT) { /* another job wrote first: read again */
-            json_decref(out);
-            continue;
-        }
-        if (rc) {
-            json_decref(out);
-            return rc;
-        }
-        *result = out;
-        return 0;
+    json_t *settings = NULL;
+    if (agent_evolution_settings(c, &settings)) settings = NULL; /* none: no log */
+    int rc = FS_ECONFLICT;
+    for (int tries = 0; tries < STATE_TRIES && rc == FS_ECONFLICT; tries++) {
+        json_t *out = NULL;
+        if (tries) back_off(tries);
+        rc = attempt(c, payload, settings, &out);
+        if (rc) json_decref(out);
+        else *result = out;
     }
-    return agent_error(c, "the state kept changing under this job");
+    json_decref(settings);
+    if (rc == FS_ECONFLICT) return agent_error(c, "the state kept changing under this job");
+    return rc;
 }
 
 static const char *const JOB_TYPES[] = { "choose_strategy", "record_outcome",
