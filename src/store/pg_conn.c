@@ -887,10 +887,13 @@ static int conn_open(pgc_pool *p, pgc *c, uint64_t gen)
     memset(c->prepared, 0, sizeof c->prepared);
     c->lost = false;
     c->gen = gen;
-    /* Defaults the URL may override: dbname comes last and is expanded. */
+    /* Defaults the URL may override: dbname comes last and is expanded.
+     * TCP keepalives find a server gone from the network (a crashed host,
+     * a partition) within a minute rather than the system's two hours. */
     static const char *const keys[] = { "connect_timeout", "application_name",
-                                        "dbname", NULL };
-    const char *values[] = { "10", "flowstate", p->url, NULL };
+                                        "keepalives_idle", "keepalives_interval",
+                                        "keepalives_count", "dbname", NULL };
+    const char *values[] = { "10", "flowstate", "30", "10", "3", p->url, NULL };
     c->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(c->conn) != CONNECTION_OK) {
         /* The URL is not logged: it may hold a password. */

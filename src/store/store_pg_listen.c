@@ -60,8 +60,10 @@ static void drop(pgs_listener *l, const char *why)
 static int connect_listen(pgs_listener *l)
 {
     static const char *const keys[] = { "connect_timeout", "application_name",
-                                        "dbname", NULL };
-    const char *values[] = { "10", "flowstate-listen", l->url, NULL };
+                                        "keepalives_idle", "keepalives_interval",
+                                        "keepalives_count", "dbname", NULL };
+    const char *values[] = { "10", "flowstate-listen", "30", "10", "3", l->url,
+                             NULL };
     l->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(l->conn) != CONNECTION_OK) {
         drop(l, "cannot open");
