@@ -323,6 +323,16 @@ int store_open(store **out, const char *url, const store_options *opt);
 void store_close(store *st);
 const char *store_backend(const store *st);
 
+/* For the backends: the argument checks they share, so both refuse the
+ * same input the same way.  FS_EINVAL for what the schema would refuse
+ * less clearly (a run change without its run, a task naming a job out of
+ * range, an event or a job missing a required field). */
+int store_run_change_check(const store_run_change *ch);
+/* Every field store_evolution_add/update needs is there. */
+bool store_evolution_complete(const fs_evolution *e);
+/* The unique key of a schedule's fire: "cron:NAME:FIRE_AT" (caller frees). */
+char *store_cron_key(const char *name, int64_t fire_at);
+
 /* Backend constructors, called by store_open. */
 int store_sqlite_open(store **out, const char *path, const store_options *opt);
 int store_pg_open(store **out, const char *url, const store_options *opt);

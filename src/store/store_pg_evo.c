@@ -60,15 +60,9 @@ static int add_fn(pgc *c, void *arg)
     return 0;
 }
 
-static bool complete(const fs_evolution *e)
-{
-    return e->type && e->component && e->description && e->proposed_by &&
-           e->status && e->data;
-}
-
 int pgs_evolution_add(store *st, fs_evolution *e, int64_t now)
 {
-    if (!complete(e)) return FS_EINVAL;
+    if (!store_evolution_complete(e)) return FS_EINVAL;
     evo_arg a = { .e = e, .now = now };
     int rc = pgc_run(pgs_pool(st), PGC_WRITE, add_fn, &a);
     if (rc) return rc;
@@ -136,7 +130,7 @@ static int update_fn(pgc *c, void *arg)
 
 int pgs_evolution_update(store *st, fs_evolution *e, int64_t now)
 {
-    if (!complete(e)) return FS_EINVAL;
+    if (!store_evolution_complete(e)) return FS_EINVAL;
     evo_arg a = { .e = e, .now = now };
     int rc = pgc_run(pgs_pool(st), PGC_WRITE, update_fn, &a);
     if (rc) return rc;

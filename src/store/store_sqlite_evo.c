@@ -55,15 +55,9 @@ static int add_fn(sqlc *c, void *arg)
     return rc == SQLITE_ROW ? 0 : sqlc_err(c, rc, "evolution add");
 }
 
-static bool complete(const fs_evolution *e)
-{
-    return e->type && e->component && e->description && e->proposed_by &&
-           e->status && e->data;
-}
-
 int sqs_evolution_add(store *st, fs_evolution *e, int64_t now)
 {
-    if (!complete(e)) return FS_EINVAL;
+    if (!store_evolution_complete(e)) return FS_EINVAL;
     evo_arg a = { .e = e, .now = now };
     int rc = sqs_write(st, add_fn, &a);
     if (rc) return rc;
@@ -136,7 +130,7 @@ static int update_fn(sqlc *c, void *arg)
 
 int sqs_evolution_update(store *st, fs_evolution *e, int64_t now)
 {
-    if (!complete(e)) return FS_EINVAL;
+    if (!store_evolution_complete(e)) return FS_EINVAL;
     evo_arg a = { .e = e, .now = now };
     int rc = sqs_write(st, update_fn, &a);
     if (rc) return rc;

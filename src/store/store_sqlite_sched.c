@@ -162,7 +162,7 @@ int sqs_schedule_fire(store *st, const char *name, int64_t fire_at,
     *fired = false;
     if (!name || !job || !job->type || !job->target_agent) return FS_EINVAL;
     free(job->unique_key);
-    job->unique_key = xasprintf("cron:%s:%lld", name, (long long)fire_at);
+    job->unique_key = store_cron_key(name, fire_at);
     int64_t id = 0;
     fs_job existing = { 0 };
     bool found = false;

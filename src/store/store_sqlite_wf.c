@@ -463,25 +463,6 @@ static int run_commit_fn(sqlc *c, void *arg)
     return rc;
 }
 
-/* FS_EINVAL for what the schema would refuse less clearly. */
-static int change_check(const store_run_change *ch)
-{
-    const fs_run *r = ch->run;
-    if (!r || (!r->id && !r->workflow) || (ch->ntasks && !ch->tasks) ||
-        (ch->nevents && !ch->events) || (ch->njobs && !ch->jobs) ||
-        (ch->ncancel && !ch->cancel))
-        return FS_EINVAL;
-    for (size_t k = 0; k < ch->ntasks; k++) {
-        int ref = ch->tasks[k].job_ref;
-        if (ref >= 0 && (size_t)ref >= ch->njobs) return FS_EINVAL;
-    }
-    for (size_t k = 0; k < ch->nevents; k++)
-        if (!ch->events[k].type) return FS_EINVAL;
-    for (size_t k = 0; k < ch->njobs; k++)
-        if (!ch->jobs[k].type || !ch->jobs[k].target_agent) return FS_EINVAL;
-    return 0;
-}
-
 /* Fills the caller's change from what the batch stored. */
 static void commit_result(store_run_change *ch, change_out *o, int64_t now)
 {
@@ -517,7 +498,7 @@ int sqs_run_commit(store *st, store_run_change *c, size_t n,
     if ((n && !c) || (n == 0 && nsignals == 0) || (nsignals && !signals_done))
         return FS_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (change_check(&c[i])) return FS_EINVAL;
+        if (store_run_change_check(&c[i])) return FS_EINVAL;
     commit_arg a = { c, n, signals_done, nsignals, now,
                      xcalloc(n, sizeof(change_out)) };
     for (size_t i = 0; i < n; i++) {
